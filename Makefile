@@ -1,0 +1,48 @@
+# HaarFace: the two commands a newcomer needs are `make run` and `make test`.
+# Both install what they need on a fresh Debian machine (idempotent) and build.
+
+SWIFT      ?= swift
+APT_PACKAGES := libdnnl-dev libturbojpeg0-dev
+# Only the fixture generators need these (the tests read committed fixtures).
+REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OUT ?= out
+
+.PHONY: run test deps build release fixtures reference-deps bench clean
+
+# Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
+define apt_install
+	@missing=""; for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+endef
+
+deps:
+	$(call apt_install,$(APT_PACKAGES))
+
+reference-deps: deps
+	$(call apt_install,$(REFERENCE_PACKAGES))
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release --product haarface
+
+# The main job on the embedded default (no data needed).
+run: release
+	@mkdir -p $(OUT)
+	.build/release/haarface --version
+
+test: deps
+	$(SWIFT) test --disable-swift-testing
+
+# Regenerates every committed test fixture from its reference script (needs PyTorch, NumPy).
+fixtures: reference-deps
+	@for s in scripts/reference/*.py; do echo "== $$s"; /usr/bin/python3 $$s || exit 1; done
+
+clean:
+	rm -rf .build $(OUT)

@@ -1,0 +1,78 @@
+import CTurboJPEG
+import Foundation
+
+/// A JPEG that could not be decoded or encoded; `source` names the file or record it came from.
+public struct JPEGError: Error, CustomStringConvertible {
+    public var source: String
+    public var reason: String
+    public var description: String { "\(source): \(reason)" }
+}
+
+/// JPEG decoding and encoding through libjpeg-turbo's TurboJPEG API.
+///
+/// A codec owns TurboJPEG handles, which are not thread-safe: use one codec per thread.
+public final class JPEGCodec {
+    private let decoder: tjhandle
+    private let encoder: tjhandle
+
+    public init() {
+        guard let decoder = tjInitDecompress(), let encoder = tjInitCompress() else {
+            fatalError("TurboJPEG could not allocate a handle (out of memory)")
+        }
+        self.decoder = decoder
+        self.encoder = encoder
+    }
+
+    deinit {
+        tjDestroy(decoder)
+        tjDestroy(encoder)
+    }
+
+    /// Decodes JPEG bytes to RGB. `source` names the bytes' origin in errors.
+    public func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBImage {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
+            throw JPEGError(source: source, reason: "empty image data")
+        }
+        var width: Int32 = 0, height: Int32 = 0, subsampling: Int32 = 0, colorspace: Int32 = 0
+        guard tjDecompressHeader3(decoder, base, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0,
+              width > 0, height > 0
+        else {
+            throw JPEGError(source: source, reason: "not a JPEG (\(message(decoder)))")
+        }
+        var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
+        let status = pixels.withUnsafeMutableBufferPointer { out in
+            tjDecompress2(decoder, base, UInt(bytes.count), out.baseAddress, width, 0, height,
+                          Int32(TJPF_RGB.rawValue), Int32(TJFLAG_FASTDCT))
+        }
+        // TurboJPEG reports warnings (e.g. premature end of data) with a non-zero status too;
+        // a corrupt image must not pass silently, so every non-zero status is an error.
+        guard status == 0 else {
+            throw JPEGError(source: source, reason: "corrupt JPEG (\(message(decoder)))")
+        }
+        return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
+    }
+
+    public func decode(_ data: Data, source: String) throws -> RGBImage {
+        try data.withUnsafeBytes { try decode($0, source: source) }
+    }
+
+    /// Encodes RGB to JPEG at `quality` (1...100) with 4:2:0 chroma subsampling.
+    public func encode(_ image: RGBImage, quality: Int = 95) throws -> Data {
+        var output: UnsafeMutablePointer<UInt8>? = nil
+        var size: UInt = 0
+        let status = image.pixels.withUnsafeBufferPointer { input in
+            tjCompress2(encoder, input.baseAddress, Int32(image.width), 0, Int32(image.height),
+                        Int32(TJPF_RGB.rawValue), &output, &size, Int32(TJSAMP_420.rawValue),
+                        Int32(max(1, min(100, quality))), 0)
+        }
+        defer { if let output { tjFree(output) } }
+        guard status == 0, let output else {
+            throw JPEGError(source: "encoder", reason: message(encoder))
+        }
+        return Data(bytes: output, count: Int(size))
+    }
+
+    private func message(_ handle: tjhandle) -> String {
+        String(cString: tjGetErrorStr2(handle))
+    }
+}

@@ -1,0 +1,1 @@
+// The NN layer: see Package.swift for its place in the stack.

@@ -1,0 +1,30 @@
+import Foundation
+import XCTest
+@testable import FaceData
+
+final class JPEGTests: XCTestCase {
+    /// A smooth gradient survives a quality-95 round trip within a few grey levels; corrupt bytes are rejected.
+    func testRoundTripAndCorruptData() throws {
+        var pixels = [UInt8](repeating: 0, count: 32 * 16 * 3)
+        for y in 0..<16 { for x in 0..<32 {
+            let i = (y * 32 + x) * 3
+            pixels[i] = UInt8(x * 8); pixels[i + 1] = UInt8(y * 16); pixels[i + 2] = 128
+        } }
+        let image = RGBImage(width: 32, height: 16, pixels: pixels)
+        let codec = JPEGCodec()
+        let bytes = try codec.encode(image, quality: 95)
+        XCTAssertEqual(Array(bytes.prefix(2)), [0xFF, 0xD8], "JPEG SOI marker")
+        let decoded = try codec.decode(bytes, source: "memory")
+        XCTAssertEqual(decoded.width, 32)
+        XCTAssertEqual(decoded.height, 16)
+        let maxError = zip(decoded.pixels, pixels).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        XCTAssertLessThanOrEqual(maxError, 12)
+
+        XCTAssertThrowsError(try codec.decode(Data([1, 2, 3, 4]), source: "bad.jpg")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("bad.jpg: not a JPEG"), "\(error)")
+        }
+        XCTAssertThrowsError(try codec.decode(bytes.prefix(bytes.count / 2), source: "half.jpg")) { error in
+            XCTAssertTrue("\(error)".contains("half.jpg"), "\(error)")
+        }
+    }
+}
