@@ -1,1 +1,0 @@
-// The Plots layer: see Package.swift for its place in the stack.
