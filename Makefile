@@ -32,10 +32,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product haarface
 
-# The main job on the embedded default (no data needed).
+# The main job on the embedded default (no data needed). Until the trainer lands, it replays the bundled
+# example loss curve (examples/arcface_multistep.log) through MHLR and draws the run.
 run: release
 	@mkdir -p $(OUT)
-	.build/release/haarface --version
+	.build/release/haarface replay examples/arcface_multistep.log --scheduler mhlr --plot $(OUT)/replay.svg \
+		| tee $(OUT)/replay.csv
+	@echo "MHLR's decisions: $(OUT)/replay.csv; the picture: $(OUT)/replay.svg"
+
+# Benchmarks (not tests): scheduler ns/step and end-to-end replay time.
+bench: release
+	$(SWIFT) run -c release MHLRBenchmark
+	python3 scripts/bench/replay_bench.py .build/release/haarface
 
 test: deps
 	$(SWIFT) test --disable-swift-testing

@@ -1,0 +1,166 @@
+import ArgumentParser
+import Foundation
+import MHLR
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Replay a recorded training run through a scheduler: what would it have done?",
+        discussion: """
+            LOG is an arcface_torch / FastFace training.log (lines with 'Loss X ... LearningRate Y ... Global Step: S'; \
+            other lines are ignored) or a CSV with a 'loss' column (one row per step; optional 'step' column). A logged \
+            loss is the mean over the steps since the previous logged line; the replay feeds it once for every step \
+            of that interval.
+            CSV output: 'step,lr,event', one row per learning-rate change; step is the first step that runs with the \
+            new LR, event is down or up.
+            """)
+
+    enum Format: String, ExpressibleByArgument { case csv, json }
+
+    @Argument(help: "The training log or CSV to replay.")
+    var log: String
+
+    @OptionGroup var schedulerOptions: SchedulerOptions
+
+    @Option(help: "Output: csv|json.")
+    var format: Format = .csv
+
+    @Option(help: "Also draw the run (loss, detector response, LR with every decision) as an SVG file.")
+    var plot: String?
+
+    func validate() throws {
+        if let plot, !plot.lowercased().hasSuffix(".svg") {
+            throw ValidationError("--plot writes SVG: give a file name ending in .svg, not '\(plot)'")
+        }
+    }
+
+    func run() throws {
+        let trainingLog = try TrainingLog(contentsOf: URL(fileURLWithPath: log))
+        let scheduler = try schedulerOptions.makeScheduler(
+            defaultTotalSteps: trainingLog.lastStep,
+            defaultBaseLR: trainingLog.entries.first?.learningRate)
+        let replay = ReplayRun(log: trainingLog, scheduler: scheduler, tracePoints: plot == nil ? 0 : 3000)
+
+        switch format {
+        case .csv: writeStandardOutput(replay.csv())
+        case .json: writeStandardOutput(try replay.json(kind: schedulerOptions.scheduler))
+        }
+        if let plot {
+            let svg = replay.figure(kind: schedulerOptions.scheduler, logName: (log as NSString).lastPathComponent).svg()
+            do {
+                try writeAtomically(Data(svg.utf8), to: URL(fileURLWithPath: plot))
+            } catch {
+                throw CommandFailure("\(plot): cannot write the plot (\(error.localizedDescription))")
+            }
+        }
+    }
+}
+
+/// A training log fed through a scheduler, with the learning-rate events and, for plots, a sampled trace.
+struct ReplayRun {
+    struct TracePoint {
+        var step: Int
+        var learningRate: Double
+        var smoothedLoss: Double?
+        var response: Double?
+    }
+
+    let log: TrainingLog
+    let initialLR: Double
+    let recorder: ScheduleRecorder<AnyScheduler>
+    let trace: [TracePoint]
+
+    init(log: TrainingLog, scheduler: AnyScheduler, tracePoints: Int) {
+        self.log = log
+        initialLR = scheduler.learningRate
+        var recorder = ScheduleRecorder(scheduler)
+        var trace: [TracePoint] = []
+        let stride = tracePoints > 0 ? max(1, log.lastStep / tracePoints) : Int.max
+        log.forEachStep { step, loss in
+            let nextLR = recorder.step(loss: loss)
+            if step % stride == 0 || step == log.lastStep {
+                let probe = recorder.scheduler.detectorProbe
+                // The LR after step `step` is the one step + 1 runs with.
+                trace.append(TracePoint(step: step + 1, learningRate: nextLR,
+                                        smoothedLoss: probe.smoothedLoss, response: probe.response))
+            }
+        }
+        self.recorder = recorder
+        self.trace = trace
+    }
+
+    func csv() -> String {
+        var out = "step,lr,event\n"
+        out.reserveCapacity(32 * recorder.events.count + 16)
+        for event in recorder.events {
+            out += "\(event.step),\(event.newLR),\(event.change.rawValue)\n"
+        }
+        return out
+    }
+
+    struct Summary: Encodable {
+        struct Event: Encodable {
+            var step: Int
+            var oldLR: Double
+            var newLR: Double
+            var event: String
+            enum CodingKeys: String, CodingKey { case step, oldLR = "old_lr", newLR = "new_lr", event }
+        }
+        var log: String
+        var scheduler: String
+        var initialLR: Double
+        var finalLR: Double
+        var stepsReplayed: Int
+        var nonFiniteLosses: Int
+        var events: [Event]
+        enum CodingKeys: String, CodingKey {
+            case log, scheduler, initialLR = "initial_lr", finalLR = "final_lr", stepsReplayed = "steps_replayed"
+            case nonFiniteLosses = "non_finite_losses", events
+        }
+    }
+
+    func json(kind: SchedulerKind) throws -> String {
+        let summary = Summary(
+            log: log.source, scheduler: kind.rawValue, initialLR: initialLR,
+            finalLR: recorder.scheduler.learningRate, stepsReplayed: recorder.scheduler.stepsFed,
+            nonFiniteLosses: recorder.scheduler.nonFiniteLosses,
+            events: recorder.events.map { .init(step: $0.step, oldLR: $0.oldLR, newLR: $0.newLR, event: $0.change.rawValue) })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try encoder.encode(summary), as: UTF8.self) + "\n"
+    }
+}
+
+extension AnyScheduler {
+    /// What a loss-watching scheduler currently sees: its smoothed loss and its plateau response.
+    var detectorProbe: (smoothedLoss: Double?, response: Double?) {
+        switch self {
+        case .mhlr(let scheduler): return (scheduler.smoothedLoss, scheduler.haarResponse)
+        case .fastFace(let scheduler): return (nil, scheduler.response)
+        default: return (nil, nil)
+        }
+    }
+}
+
+/// Writes all of `text` to standard output at once.
+func writeStandardOutput(_ text: String) {
+    FileHandle.standardOutput.write(Data(text.utf8))
+}
+
+/// Writes to a temporary file beside `url`, then renames it over `url`: readers never see half a file.
+func writeAtomically(_ data: Data, to url: URL) throws {
+    let temporary = url.deletingLastPathComponent()
+        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+    try data.write(to: temporary)
+    if rename(temporary.path, url.path) != 0 {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(at: temporary)
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: reason])
+    }
+}
+
+/// A failure worth one line on standard error (ArgumentParser prints "Error: " and the message, exit 1).
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
