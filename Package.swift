@@ -34,6 +34,7 @@ let package = Package(
                 "MHLR", "Plots", "Engine", "NN", "FaceData",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
