@@ -10,7 +10,7 @@ extension Figure {
         let plotWidth = width - margin.left - margin.right
         let xRange = Axis.range(panels.flatMap { $0.series.flatMap(\.x) } + panels.flatMap { $0.markers.map(\.x) })
         let xTicks = Axis.linearTicks(xRange)
-        let xAxis = LinearMap(from: xTicks.first! ... xTicks.last!, to: margin.left ... margin.left + plotWidth)
+        let xAxis = LinearMap(from: (xTicks.first!, xTicks.last!), to: (margin.left, margin.left + plotWidth))
 
         var svg = SVGWriter()
         svg.open(width: width, height: height)
@@ -99,15 +99,15 @@ extension Figure {
     }
 }
 
-/// An affine map from data values to picture coordinates.
+/// An affine map from data values to picture coordinates; `to` may run backwards (SVG's y grows downwards).
 struct LinearMap {
-    var from: ClosedRange<Double>
-    var to: ClosedRange<Double>
+    var from: (start: Double, end: Double)
+    var to: (start: Double, end: Double)
 
     func apply(_ value: Double) -> Double {
-        let span = from.upperBound - from.lowerBound
-        guard span > 0 else { return (to.lowerBound + to.upperBound) / 2 }
-        return to.lowerBound + (value - from.lowerBound) / span * (to.upperBound - to.lowerBound)
+        let span = from.end - from.start
+        guard span != 0 else { return (to.start + to.end) / 2 }
+        return to.start + (value - from.start) / span * (to.end - to.start)
     }
 }
 
@@ -119,7 +119,7 @@ struct YAxis {
 
     static func linear(_ values: [Double], bottom: Double, top: Double) -> YAxis {
         let ticks = Axis.linearTicks(Axis.range(values))
-        return YAxis(ticks: ticks, isLog: false, map: LinearMap(from: ticks.first! ... ticks.last!, to: bottom ... top))
+        return YAxis(ticks: ticks, isLog: false, map: LinearMap(from: (ticks.first!, ticks.last!), to: (bottom, top)))
     }
 
     static func log(_ values: [Double], bottom: Double, top: Double) -> YAxis {
@@ -136,7 +136,7 @@ struct YAxis {
                 if Foundation.log10(tick) >= low - 1e-9 && Foundation.log10(tick) <= high + 1e-9 { ticks.append(tick) }
             }
         }
-        return YAxis(ticks: ticks, isLog: true, map: LinearMap(from: low ... high, to: bottom ... top))
+        return YAxis(ticks: ticks, isLog: true, map: LinearMap(from: (low, high), to: (bottom, top)))
     }
 
     func position(_ value: Double) -> Double {
