@@ -28,15 +28,18 @@ public struct Panel: Sendable {
     public var series: [Series]
     public var referenceLines: [ReferenceLine]
     public var markers: [Marker]
+    /// Fixes the y range instead of fitting every value: values outside it are clipped at the panel's edge.
+    public var yRange: ClosedRange<Double>?
 
     public init(title: String, yLabel: String, yScale: Scale = .linear, series: [Series],
-                referenceLines: [ReferenceLine] = [], markers: [Marker] = []) {
+                referenceLines: [ReferenceLine] = [], markers: [Marker] = [], yRange: ClosedRange<Double>? = nil) {
         self.title = title
         self.yLabel = yLabel
         self.yScale = yScale
         self.series = series
         self.referenceLines = referenceLines
         self.markers = markers
+        self.yRange = yRange
     }
 }
 

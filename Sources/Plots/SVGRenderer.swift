@@ -3,7 +3,7 @@ import Foundation
 extension Figure {
     /// The figure as a standalone SVG document.
     public func svg() -> String {
-        let margin = (left: 84.0, right: 24.0, top: 48.0, bottom: 56.0)
+        let margin = (left: 84.0, right: 24.0, top: 64.0, bottom: 56.0)
         let gap = 44.0
         let height = margin.top + Double(panels.count) * panelHeight + Double(max(0, panels.count - 1)) * gap
             + margin.bottom
@@ -28,7 +28,8 @@ extension Figure {
     private func render(_ panel: Panel, into svg: inout SVGWriter, xAxis: LinearMap, xTicks: [Double], top: Double,
                         left: Double, plotWidth: Double, showXTickLabels: Bool) {
         let bottom = top + panelHeight
-        let values = panel.series.flatMap(\.y) + panel.referenceLines.map(\.y)
+        let values = panel.yRange.map { [$0.lowerBound, $0.upperBound] }
+            ?? panel.series.flatMap(\.y) + panel.referenceLines.map(\.y)
         let yAxis: YAxis = panel.yScale == .log
             ? .log(values.filter { $0 > 0 && $0.isFinite }, bottom: bottom, top: top)
             : .linear(values.filter(\.isFinite), bottom: bottom, top: top)

@@ -16,13 +16,20 @@ extension ReplayRun {
 
         let response = trace.compactMap { point in point.response.map { (Double(point.step - 1), $0) } }
         if let threshold = recorder.scheduler.detectorThreshold, !response.isEmpty {
-            let title = kind == .mhlr ? "Haar response of the smoothed loss (plateau when below the threshold)"
-                : "Double-EMA loss decrease E_t (plateau when below the threshold)"
+            // The start-up response is often far above the threshold; fit the axis to the region where
+            // decisions are made so that the threshold crossings stay visible.
+            let low = min(response.map(\.1).min()!, 0), high = response.map(\.1).max()!
+            let ceiling = threshold > 0 ? min(high, max(10 * threshold, low + 1e-12)) : high
+            let clipped = ceiling < high
+            let title = (kind == .mhlr ? "Haar response of the smoothed loss (plateau when below the threshold)"
+                : "Double-EMA loss decrease E_t (plateau when below the threshold)")
+                + (clipped ? ", clipped at 10x the threshold" : "")
             panels.append(Panel(
                 title: title, yLabel: kind == .mhlr ? "H (loss units)" : "E_t (loss units)",
                 series: [Series(name: kind == .mhlr ? "Haar response H" : "E_t",
                                 x: response.map(\.0), y: response.map(\.1), color: Palette.green)],
-                referenceLines: [ReferenceLine(name: "threshold \(threshold)", y: threshold, color: Palette.vermilion)]))
+                referenceLines: [ReferenceLine(name: "threshold \(threshold)", y: threshold, color: Palette.vermilion)],
+                yRange: low ... ceiling))
         }
 
         var lrX = [1.0], lrY = [initialLR]
