@@ -19,7 +19,7 @@ enum RestartAfter: ExpressibleByArgument, Equatable {
 
 /// The scheduler flags shared by `replay`, `schedule` and (later) `train`.
 struct SchedulerOptions: ParsableArguments {
-    @Option(help: "The scheduler: \(SchedulerKind.allCases.map(\.rawValue).joined(separator: "|")).")
+    @Option(help: "The learning-rate scheduler.")
     var scheduler: SchedulerKind = .mhlr
 
     @Option(name: .customLong("base-lr"), help: "The initial learning rate (replay: default the log's first logged LR, else 0.1).")
