@@ -1,0 +1,24 @@
+import XCTest
+@testable import MHLR
+
+final class ScheduleRecorderTests: XCTestCase {
+    func testEventStepIsTheFirstStepWithTheNewLR() throws {
+        // PyTorch: after 3 scheduler steps (losses of steps 1-3 fed) the LR is base * gamma: step 4 runs with it.
+        var recorder = ScheduleRecorder(try MultiStepLR(baseLR: 1, milestones: [3, 5], gamma: 0.5))
+        let lrs = (1...6).map { _ in recorder.step(loss: 1) }
+        XCTAssertEqual(lrs, [1, 1, 0.5, 0.5, 0.25, 0.25])
+        XCTAssertEqual(recorder.events, [
+            LearningRateEvent(step: 4, oldLR: 1, newLR: 0.5),
+            LearningRateEvent(step: 6, oldLR: 0.5, newLR: 0.25),
+        ])
+    }
+
+    func testAnySchedulerStepsLikeTheWrappedOne() throws {
+        let losses = plateauLosses(3000)
+        var direct = try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 50))
+        var wrapped = AnyScheduler.mhlr(direct)
+        for loss in losses { XCTAssertEqual(wrapped.step(loss: loss), direct.step(loss: loss)) }
+        XCTAssertEqual(wrapped, .mhlr(direct))
+        XCTAssertEqual(wrapped.stepsFed, 3000)
+    }
+}
