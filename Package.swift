@@ -39,7 +39,7 @@ let package = Package(
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),
+        .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
     ],
     swiftLanguageModes: [.v5]

@@ -6,7 +6,11 @@ struct HaarFace: ParsableCommand {
         commandName: "haarface",
         abstract: "Face-recognition training with the MHLR learning-rate scheduler.",
         version: HaarFaceVersion.current,
-        subcommands: [ReplayCommand.self, ScheduleCommand.self])
+        subcommands: [
+            ReplayCommand.self,
+            ScheduleCommand.self,
+            DataCommand.self,
+        ])
 }
 
 enum HaarFaceVersion {
