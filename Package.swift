@@ -17,6 +17,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -27,18 +28,20 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
+        .target(name: "Training", dependencies: ["MHLR", "Plots", .product(name: "Yams", package: "Yams")]),
 
         .executableTarget(
             name: "haarface",
             dependencies: [
-                "MHLR", "Plots", "Engine", "NN", "FaceData",
+                "MHLR", "Plots", "Engine", "NN", "FaceData", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
 
-        .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
+        .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
     ],

@@ -1,22 +1,6 @@
 import ArgumentParser
 import MHLR
 
-enum SchedulerKind: String, CaseIterable, ExpressibleByArgument {
-    case mhlr, fastface, poly, multistep, cosine, plateau, constant
-}
-
-enum Smoothing: String, CaseIterable, ExpressibleByArgument { case box, ema }
-
-/// `--restart-after 3` or `--restart-after none`.
-enum RestartAfter: ExpressibleByArgument, Equatable {
-    case after(Int)
-    case never
-
-    init?(argument: String) {
-        if argument == "none" { self = .never } else if let count = Int(argument) { self = .after(count) } else { return nil }
-    }
-}
-
 /// The scheduler flags shared by `replay`, `schedule` and (later) `train`.
 struct SchedulerOptions: ParsableArguments {
     @Option(help: "The learning-rate scheduler.")
@@ -78,99 +62,77 @@ struct SchedulerOptions: ParsableArguments {
     @Option(name: .customLong("min-lr"), help: "mhlr: LR floor (default none); cosine: eta_min; plateau: min_lr (default 0).")
     var minLR: Double?
 
-    /// The flags that were given and the schedulers each one applies to.
-    private var givenFlags: [(flag: String, given: Bool, appliesTo: Set<SchedulerKind>)] {
-        [("--window", window != nil, [.mhlr]), ("--window-fraction", windowFraction != nil, [.mhlr]),
-         ("--threshold", threshold != nil, [.mhlr, .fastface, .plateau]), ("--patience", patience != nil, [.mhlr, .plateau]),
-         ("--decay", decay != nil, [.mhlr, .fastface]), ("--restart-after", restartAfter != nil, [.mhlr]),
-         ("--smoothing", smoothing != nil, [.mhlr]), ("--ema-alpha", emaAlpha != nil, [.mhlr]),
-         ("--alpha", alpha != nil, [.fastface]), ("--beta", beta != nil, [.fastface]),
-         ("--tolerance", tolerance != nil, [.fastface]), ("--max-halvings", maxHalvings != nil, [.fastface]),
-         ("--startup", startup != nil, [.fastface]), ("--warmup-steps", warmupSteps != nil, [.poly, .cosine]),
-         ("--power", power != nil, [.poly]), ("--milestones", milestones != nil, [.multistep]),
-         ("--gamma", gamma != nil, [.multistep]), ("--factor", factor != nil, [.plateau]),
-         ("--threshold-mode", thresholdMode != nil, [.plateau]), ("--cooldown", cooldown != nil, [.plateau]),
-         ("--eps", eps != nil, [.plateau]), ("--min-lr", minLR != nil, [.mhlr, .cosine, .plateau])]
+    /// The flags as a scheduler description.
+    var spec: SchedulerSpec {
+        var spec = SchedulerSpec(kind: scheduler)
+        spec.baseLR = baseLR
+        spec.totalSteps = totalSteps
+        spec.window = window
+        spec.windowFraction = windowFraction
+        spec.threshold = threshold
+        spec.patience = patience
+        spec.decay = decay
+        spec.restartAfter = restartAfter
+        spec.smoothing = smoothing
+        spec.emaAlpha = emaAlpha
+        spec.alpha = alpha
+        spec.beta = beta
+        spec.tolerance = tolerance
+        spec.maxHalvings = maxHalvings
+        spec.startup = startup
+        spec.warmupSteps = warmupSteps
+        spec.power = power
+        spec.milestones = milestoneSteps
+        spec.gamma = gamma
+        spec.factor = factor
+        spec.thresholdMode = thresholdMode
+        spec.cooldown = cooldown
+        spec.eps = eps
+        spec.minLR = minLR
+        return spec
+    }
+
+    private var milestoneSteps: [Int]? {
+        milestones.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
     }
 
     func validate() throws {
-        for flag in givenFlags where flag.given && !flag.appliesTo.contains(scheduler) {
-            let names = flag.appliesTo.map(\.rawValue).sorted().joined(separator: ", ")
-            throw ValidationError("\(flag.flag) applies to \(names), not to --scheduler \(scheduler.rawValue)")
+        if let (name, kinds) = spec.inapplicableParameters.first {
+            throw ValidationError("\(Self.flag(name)) applies to \(kinds.map(\.rawValue).joined(separator: ", ")), "
+                + "not to --scheduler \(scheduler.rawValue)")
         }
-        if window != nil && windowFraction != nil {
-            throw ValidationError("give --window or --window-fraction, not both")
+        if let milestones, let bad = milestones.split(separator: ",").first(where: { Int($0.trimmingCharacters(in: .whitespaces)) == nil }) {
+            throw ValidationError("--milestones: '\(bad)' is not a whole number of steps")
         }
-        if emaAlpha != nil && smoothing != .ema {
-            throw ValidationError("--ema-alpha needs --smoothing ema")
-        }
-    }
-
-    /// The total step count, or an error naming the flag that needs it.
-    private func requireTotal(_ total: Int?, for what: String) throws -> Int {
-        guard let total else { throw ValidationError("\(what) needs --total-steps") }
-        return total
+        if window != nil && windowFraction != nil { throw ValidationError("give --window or --window-fraction, not both") }
+        if emaAlpha != nil && smoothing != .ema { throw ValidationError("--ema-alpha needs --smoothing ema") }
     }
 
     /// Builds the chosen scheduler. `defaultTotalSteps` and `defaultBaseLR` come from a replayed log.
     func makeScheduler(defaultTotalSteps: Int? = nil, defaultBaseLR: Double? = nil) throws -> AnyScheduler {
-        let total = totalSteps ?? defaultTotalSteps
-        let base = baseLR ?? defaultBaseLR ?? 0.1
-        if let total, total < 1 { throw ValidationError("--total-steps must be at least 1, got \(total)") }
-        switch scheduler {
-        case .mhlr:
-            let windowSteps: Int
-            if let window {
-                windowSteps = window
-            } else if let windowFraction {
-                windowSteps = Int((windowFraction * Double(try requireTotal(total, for: "--window-fraction"))).rounded(.down))
-            } else if let total {
-                windowSteps = max(2, Int((0.015 * Double(total)).rounded(.down)))
-            } else {
-                windowSteps = 4000
-            }
-            let restart: Int?
-            switch restartAfter ?? .after(3) {
-            case .after(let count): restart = count
-            case .never: restart = nil
-            }
-            let configuration = MHLR.Configuration(
-                windowSteps: windowSteps, threshold: threshold ?? 0.06, patienceSteps: patience,
-                decayFactor: decay ?? 2, restartAfter: restart,
-                smoothing: smoothing == .ema ? .exponential(alpha: emaAlpha ?? 0.001) : .box, minimumLR: minLR)
-            return .mhlr(try MHLR(baseLR: base, configuration: configuration))
-        case .fastface:
-            let configuration = FastFace.Configuration(
-                totalSteps: try requireTotal(total, for: "--scheduler fastface"), alpha: alpha ?? 1e-3, beta: beta ?? 1e-3,
-                threshold: threshold ?? 5e-5, tolerance: tolerance ?? 0.05, decayFactor: decay ?? 2,
-                maxHalvings: maxHalvings ?? 8, startup: startup ?? .corrected)
-            return .fastFace(try FastFace(baseLR: base, configuration: configuration))
-        case .poly:
-            return .polynomial(try PolynomialLRWarmup(
-                baseLR: base, warmupSteps: warmupSteps ?? 0, totalSteps: try requireTotal(total, for: "--scheduler poly"),
-                power: power ?? 1))
-        case .multistep:
-            guard let milestones else { throw ValidationError("--scheduler multistep needs --milestones (e.g. 8000,12000)") }
-            let steps = try milestones.split(separator: ",").map { text -> Int in
-                guard let step = Int(text.trimmingCharacters(in: .whitespaces)) else {
-                    throw ValidationError("--milestones: '\(text)' is not a whole number of steps")
-                }
-                return step
-            }
-            return .multiStep(try MultiStepLR(baseLR: base, milestones: steps, gamma: gamma ?? 0.1))
-        case .cosine:
-            return .cosine(try CosineAnnealingLR(
-                baseLR: base, totalSteps: try requireTotal(total, for: "--scheduler cosine"),
-                warmupSteps: warmupSteps ?? 0, minimumLR: minLR ?? 0))
-        case .plateau:
-            return .plateau(try ReduceLROnPlateau(
-                baseLR: base, factor: factor ?? 0.1, patience: patience ?? 10, threshold: threshold ?? 1e-4,
-                thresholdMode: thresholdMode ?? .rel, cooldown: cooldown ?? 0, minimumLR: minLR ?? 0, eps: eps ?? 1e-8))
-        case .constant:
-            return .constant(try ConstantLR(baseLR: base))
+        do {
+            return try spec.makeScheduler(defaultTotalSteps: defaultTotalSteps, defaultBaseLR: defaultBaseLR)
+        } catch let error as SchedulerParameterError where error.parameter == "total_steps" && error.value == "unset" {
+            throw ValidationError("--scheduler \(scheduler.rawValue) needs --total-steps (\(error.requirement))")
+        } catch let error as SchedulerParameterError where error.value == "unset" {
+            throw ValidationError("--scheduler \(scheduler.rawValue) needs \(Self.flag(error.parameter))")
         }
+    }
+
+    /// `window_fraction` -> `--window-fraction`.
+    static func flag(_ parameter: String) -> String {
+        "--" + parameter.replacingOccurrences(of: "_", with: "-")
     }
 }
 
+typealias SchedulerKind = SchedulerSpec.Kind
+typealias Smoothing = SchedulerSpec.Smoothing
+typealias RestartAfter = SchedulerSpec.RestartAfter
+
+extension SchedulerSpec.Kind: ExpressibleByArgument {}
+extension SchedulerSpec.Smoothing: ExpressibleByArgument {}
+extension SchedulerSpec.RestartAfter: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}
 extension FastFace.Startup: ExpressibleByArgument {}
 extension ReduceLROnPlateau.ThresholdMode: ExpressibleByArgument {}

@@ -1,0 +1,99 @@
+import Foundation
+
+/// Writes `training.log` exactly as arcface_torch does, so its tools (and `haarface replay`) read it:
+/// every line is `Training: <asctime>-<message>` (logging's asctime, `2024-03-01 10:00:00,123`), and the
+/// step lines are `Speed %.2f samples/sec   Loss %.4f   LearningRate %.6f   Epoch: %d   Global Step: %d
+/// Required: %1.f hours` every `frequent` steps, the loss being the mean since the previous line. As in
+/// arcface_torch's CallBackLogging, the first call at a multiple of `frequent` only starts the clock, so the
+/// first line comes at step 2 x frequent and covers steps 1 ... 2 x frequent.
+public final class ArcfaceLog {
+    private let handle: FileHandle
+    public let url: URL
+    private let frequent: Int
+    private let batchSize: Int
+    private let totalSteps: Int
+    private let echo: Bool
+    private var lossSum = 0.0
+    private var lossCount = 0
+    private var clockStarted = false
+    private var lastLineTime = 0.0
+    private let startTime: Double
+    private let startStep: Int
+
+    /// Opens (appending: a resumed run continues the same file) the log at `url`.
+    public init(url: URL, frequent: Int, batchSize: Int, totalSteps: Int, startStep: Int = 0, echo: Bool = true) throws {
+        if !FileManager.default.fileExists(atPath: url.path) {
+            guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
+                throw ConfigError(file: url.path, message: "cannot create the training log")
+            }
+        }
+        guard let handle = FileHandle(forWritingAtPath: url.path) else {
+            throw ConfigError(file: url.path, message: "cannot open the training log for writing")
+        }
+        handle.seekToEndOfFile()
+        self.handle = handle
+        self.url = url
+        self.frequent = frequent
+        self.batchSize = batchSize
+        self.totalSteps = totalSteps
+        self.echo = echo
+        self.startStep = startStep
+        startTime = Self.now()
+    }
+
+    deinit { try? handle.close() }
+
+    /// Records the loss of `globalStep` (1-based) and writes a line when one is due.
+    public func step(_ globalStep: Int, loss: Double, learningRate: Double, epoch: Int) {
+        lossSum += loss
+        lossCount += 1
+        guard globalStep > 0, globalStep % frequent == 0 else { return }
+        let now = Self.now()
+        guard clockStarted else {
+            clockStarted = true
+            lastLineTime = now
+            return
+        }
+        let elapsed = now - lastLineTime
+        let speed = elapsed > 0 ? Double(frequent * batchSize) / elapsed : .infinity
+        let secondsPerStep = Double(Int(now - startTime)) / Double(globalStep - startStep + 1)
+        let hoursLeft = secondsPerStep * Double(totalSteps - globalStep - 1) / 3600
+        let message = String(format: "Speed %.2f samples/sec   Loss %.4f   LearningRate %.6f   Epoch: %d   Global Step: %d   Required: %1.f hours",
+                             speed, lossSum / Double(lossCount), learningRate, epoch, globalStep, hoursLeft)
+        write(message)
+        lossSum = 0
+        lossCount = 0
+        lastLineTime = now
+    }
+
+    /// The verification lines insightface prints for one target at one step.
+    public func verification(target: String, step: Int, xNorm: Double, accuracy: Double, standardDeviation: Double,
+                             highest: Double) {
+        write(String(format: "[%@][%d]XNorm: %f", target, step, xNorm))
+        write(String(format: "[%@][%d]Accuracy-Flip: %1.5f+-%1.5f", target, step, accuracy, standardDeviation))
+        write(String(format: "[%@][%d]Accuracy-Highest: %1.5f", target, step, highest))
+    }
+
+    /// Any other line (configuration, events), with the same prefix.
+    public func write(_ message: String) {
+        let line = "Training: \(Self.asctime())-\(message)\n"
+        handle.write(Data(line.utf8))
+        if echo { FileHandle.standardOutput.write(Data(line.utf8)) }
+    }
+
+    private static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    /// Python logging's default asctime: local time, `%Y-%m-%d %H:%M:%S,mmm`.
+    static func asctime(_ date: Date = Date()) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        let milliseconds = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
+        return String(format: "%04d-%02d-%02d %02d:%02d:%02d,%03d", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1,
+                      Int(parts.tm_mday), Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), milliseconds)
+    }
+}
