@@ -36,7 +36,7 @@ let package = Package(
             ]),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
 
-        .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
+        .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),

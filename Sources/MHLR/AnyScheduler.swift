@@ -25,42 +25,33 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
     public var stepsFed: Int { base.stepsFed }
     public var nonFiniteLosses: Int { base.nonFiniteLosses }
 
-    /// Steps the wrapped scheduler in place. The payload is moved out first (`self` briefly holds a
-    /// placeholder) so its ring buffers stay uniquely referenced and are not copied every step.
+    /// Steps the wrapped scheduler in place: `self` is consumed, so the payload is moved out (its ring
+    /// buffers stay uniquely referenced and are not copied), stepped, and moved back.
     public mutating func step(loss: Double) -> Double {
-        switch self {
+        let learningRate: Double
+        switch consume self {
         case .mhlr(var s):
-            self = .constant(.placeholder)
-            defer { self = .mhlr(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .mhlr(s)
         case .fastFace(var s):
-            self = .constant(.placeholder)
-            defer { self = .fastFace(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .fastFace(s)
         case .polynomial(var s):
-            self = .constant(.placeholder)
-            defer { self = .polynomial(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .polynomial(s)
         case .multiStep(var s):
-            self = .constant(.placeholder)
-            defer { self = .multiStep(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .multiStep(s)
         case .cosine(var s):
-            self = .constant(.placeholder)
-            defer { self = .cosine(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .cosine(s)
         case .plateau(var s):
-            self = .constant(.placeholder)
-            defer { self = .plateau(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .plateau(s)
         case .constant(var s):
-            defer { self = .constant(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .constant(s)
         }
+        return learningRate
     }
-}
-
-extension ConstantLR {
-    /// A valid value to park in an `AnyScheduler` while its payload is stepped.
-    static let placeholder = try! ConstantLR(baseLR: 1)
 }
