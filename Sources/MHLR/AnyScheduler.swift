@@ -55,3 +55,51 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         return learningRate
     }
 }
+
+extension AnyScheduler {
+    /// The stored name of each case, as in `{"kind": "mhlr", "scheduler": {...}}`.
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        case mhlr, fastFace, polynomial, multiStep, cosine, plateau, constant
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .mhlr: return .mhlr
+        case .fastFace: return .fastFace
+        case .polynomial: return .polynomial
+        case .multiStep: return .multiStep
+        case .cosine: return .cosine
+        case .plateau: return .plateau
+        case .constant: return .constant
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, scheduler }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(Kind.self, forKey: .kind) {
+        case .mhlr: self = .mhlr(try container.decode(MHLR.self, forKey: .scheduler))
+        case .fastFace: self = .fastFace(try container.decode(FastFace.self, forKey: .scheduler))
+        case .polynomial: self = .polynomial(try container.decode(PolynomialLRWarmup.self, forKey: .scheduler))
+        case .multiStep: self = .multiStep(try container.decode(MultiStepLR.self, forKey: .scheduler))
+        case .cosine: self = .cosine(try container.decode(CosineAnnealingLR.self, forKey: .scheduler))
+        case .plateau: self = .plateau(try container.decode(ReduceLROnPlateau.self, forKey: .scheduler))
+        case .constant: self = .constant(try container.decode(ConstantLR.self, forKey: .scheduler))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .mhlr(let s): try container.encode(s, forKey: .scheduler)
+        case .fastFace(let s): try container.encode(s, forKey: .scheduler)
+        case .polynomial(let s): try container.encode(s, forKey: .scheduler)
+        case .multiStep(let s): try container.encode(s, forKey: .scheduler)
+        case .cosine(let s): try container.encode(s, forKey: .scheduler)
+        case .plateau(let s): try container.encode(s, forKey: .scheduler)
+        case .constant(let s): try container.encode(s, forKey: .scheduler)
+        }
+    }
+}
