@@ -25,42 +25,81 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
     public var stepsFed: Int { base.stepsFed }
     public var nonFiniteLosses: Int { base.nonFiniteLosses }
 
-    /// Steps the wrapped scheduler in place. The payload is moved out first (`self` briefly holds a
-    /// placeholder) so its ring buffers stay uniquely referenced and are not copied every step.
+    /// Steps the wrapped scheduler in place: `self` is consumed, so the payload is moved out (its ring
+    /// buffers stay uniquely referenced and are not copied), stepped, and moved back.
     public mutating func step(loss: Double) -> Double {
-        switch self {
+        let learningRate: Double
+        switch consume self {
         case .mhlr(var s):
-            self = .constant(.placeholder)
-            defer { self = .mhlr(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .mhlr(s)
         case .fastFace(var s):
-            self = .constant(.placeholder)
-            defer { self = .fastFace(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .fastFace(s)
         case .polynomial(var s):
-            self = .constant(.placeholder)
-            defer { self = .polynomial(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .polynomial(s)
         case .multiStep(var s):
-            self = .constant(.placeholder)
-            defer { self = .multiStep(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .multiStep(s)
         case .cosine(var s):
-            self = .constant(.placeholder)
-            defer { self = .cosine(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .cosine(s)
         case .plateau(var s):
-            self = .constant(.placeholder)
-            defer { self = .plateau(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .plateau(s)
         case .constant(var s):
-            defer { self = .constant(s) }
-            return s.step(loss: loss)
+            learningRate = s.step(loss: loss)
+            self = .constant(s)
         }
+        return learningRate
     }
 }
 
-extension ConstantLR {
-    /// A valid value to park in an `AnyScheduler` while its payload is stepped.
-    static let placeholder = try! ConstantLR(baseLR: 1)
+extension AnyScheduler {
+    /// The stored name of each case, as in `{"kind": "mhlr", "scheduler": {...}}`.
+    public enum Kind: String, Codable, CaseIterable, Sendable {
+        case mhlr, fastFace, polynomial, multiStep, cosine, plateau, constant
+    }
+
+    public var kind: Kind {
+        switch self {
+        case .mhlr: return .mhlr
+        case .fastFace: return .fastFace
+        case .polynomial: return .polynomial
+        case .multiStep: return .multiStep
+        case .cosine: return .cosine
+        case .plateau: return .plateau
+        case .constant: return .constant
+        }
+    }
+
+    private enum CodingKeys: String, CodingKey { case kind, scheduler }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(Kind.self, forKey: .kind) {
+        case .mhlr: self = .mhlr(try container.decode(MHLR.self, forKey: .scheduler))
+        case .fastFace: self = .fastFace(try container.decode(FastFace.self, forKey: .scheduler))
+        case .polynomial: self = .polynomial(try container.decode(PolynomialLRWarmup.self, forKey: .scheduler))
+        case .multiStep: self = .multiStep(try container.decode(MultiStepLR.self, forKey: .scheduler))
+        case .cosine: self = .cosine(try container.decode(CosineAnnealingLR.self, forKey: .scheduler))
+        case .plateau: self = .plateau(try container.decode(ReduceLROnPlateau.self, forKey: .scheduler))
+        case .constant: self = .constant(try container.decode(ConstantLR.self, forKey: .scheduler))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(kind, forKey: .kind)
+        switch self {
+        case .mhlr(let s): try container.encode(s, forKey: .scheduler)
+        case .fastFace(let s): try container.encode(s, forKey: .scheduler)
+        case .polynomial(let s): try container.encode(s, forKey: .scheduler)
+        case .multiStep(let s): try container.encode(s, forKey: .scheduler)
+        case .cosine(let s): try container.encode(s, forKey: .scheduler)
+        case .plateau(let s): try container.encode(s, forKey: .scheduler)
+        case .constant(let s): try container.encode(s, forKey: .scheduler)
+        }
+    }
 }

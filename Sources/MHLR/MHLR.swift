@@ -44,6 +44,12 @@ public struct MHLR: LearningRateScheduler, Equatable {
             self.minimumLR = minimumLR
         }
 
+        /// The published window for a run of `totalSteps` steps: floor(0.015 * totalSteps), at least 2
+        /// (the other published choice is a fixed 4000).
+        public static func publishedWindowSteps(totalSteps: Int) -> Int {
+            max(2, Int((0.015 * Double(totalSteps)).rounded(.down)))
+        }
+
         /// P with its default applied.
         public var resolvedPatienceSteps: Int { patienceSteps ?? 2 * windowSteps }
 

@@ -40,26 +40,74 @@ func check(_ name: String, _ got: [Int], _ expected: [Int]) {
     print("check \(name): LR changes at steps \(got) as derived")
 }
 
-/// Median ns per step over `repetitions` runs of `stepsPerRun` steps, each on a fresh scheduler.
+/// CPU time of the calling thread, in ns: on a shared machine this leaves out the time the thread waits
+/// for a core, which wall-clock time would count.
+func threadCPUTimeNanoseconds() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+/// Median ns per step (thread CPU time, and wall clock) over `repetitions` runs of `stepsPerRun` steps,
+/// each on a fresh scheduler.
 func time<S: LearningRateScheduler>(_ name: String, _ make: () -> S, losses: [Double]) {
     let mask = losses.count - 1
-    var timings: [Double] = []
+    var cpuTimings: [Double] = []
+    var wallTimings: [Double] = []
     var checksum = 0.0
     for _ in 0..<repetitions {
         var scheduler = make()
         var sum = 0.0
-        let start = DispatchTime.now().uptimeNanoseconds
-        losses.withUnsafeBufferPointer { buffer in
-            for index in 0..<stepsPerRun { sum += scheduler.step(loss: buffer[index & mask]) }
-        }
-        let elapsed = DispatchTime.now().uptimeNanoseconds - start
-        timings.append(Double(elapsed) / Double(stepsPerRun))
+        let wallStart = DispatchTime.now().uptimeNanoseconds
+        let cpuStart = threadCPUTimeNanoseconds()
+        // A plain loop (no closure capturing the scheduler, which would box it).
+        for index in 0..<stepsPerRun { sum += scheduler.step(loss: losses[index & mask]) }
+        let cpu = threadCPUTimeNanoseconds() - cpuStart
+        let wall = DispatchTime.now().uptimeNanoseconds - wallStart
+        cpuTimings.append(Double(cpu) / Double(stepsPerRun))
+        wallTimings.append(Double(wall) / Double(stepsPerRun))
         checksum += sum
     }
-    timings.sort()
-    let median = timings[timings.count / 2]
-    let shown = timings.map { String(Int(($0 * 10).rounded())) }.joined(separator: " ")
-    print("\(name): median \(Double(Int(median * 100)) / 100) ns/step  (all, in 0.1 ns: \(shown))  checksum \(checksum)")
+    func median(_ values: [Double]) -> String {
+        let sorted = values.sorted()
+        return String(Double(Int(sorted[sorted.count / 2] * 10)) / 10)
+    }
+    let shown = cpuTimings.map { String(Double(Int($0 * 10)) / 10) }.joined(separator: " ")
+    print("\(name): median \(median(cpuTimings)) ns/step CPU, \(median(wallTimings)) wall"
+        + "  (CPU per repetition: \(shown))  checksum \(checksum)")
+}
+
+/// The released algorithm's cost model: both Haar sums and the box average recomputed from the window
+/// every step (O(m)), written from mhlr.md section 1. Timed only to report the O(1) speed-up as a ratio.
+struct RecomputingHaar {
+    let windowSteps: Int
+    let threshold: Double
+    var losses: [Double] = []
+    var averages: [Double] = []
+    var count = 0
+    var learningRate = 0.02
+
+    mutating func step(loss: Double) -> Double {
+        let m = windowSteps
+        let i = losses.count
+        losses.append(loss)
+        guard i >= m else { return learningRate }
+        var sum = 0.0
+        for k in (i - m + 1)...i { sum += losses[k] }
+        averages.append(sum / Double(m))  // averages[k - m] = A_k
+        guard i >= 2 * m else { return learningRate }
+        var older = 0.0
+        for k in (i - m)..<(i - m + m / 2) { older += averages[k - m] }
+        var newer = 0.0
+        for k in (i - m + m / 2)..<i { newer += averages[k - m] }
+        if (older - newer) / Double(m) < threshold {
+            count += 1
+            if count > 2 * m { count = 0; learningRate /= 2 }
+        } else {
+            count = 0
+        }
+        return learningRate
+    }
 }
 
 // Correctness first. Constant loss: every Haar response is 0 < lambda from 0-based i = 2m; the count
@@ -86,3 +134,28 @@ time("AnyScheduler.mhlr box m=4000", {
     AnyScheduler.mhlr(try! MHLR(baseLR: 0.02, configuration: .init(windowSteps: window)))
 }, losses: losses)
 time("FastFace T=10^7", { try! FastFace(baseLR: 0.02, configuration: .init(totalSteps: 10_000_000)) }, losses: losses)
+
+// The O(m) recomputation, after its 2m-step start, on the same losses: ns per step and the ratio.
+do {
+    var naive = RecomputingHaar(windowSteps: window, threshold: 0.06)
+    var fast = try MHLR(baseLR: 0.02, configuration: .init(windowSteps: window, restartAfter: nil))
+    for index in 0..<(2 * window) {
+        _ = naive.step(loss: losses[index])
+        _ = fast.step(loss: losses[index])
+    }
+    let timedSteps = 20_000
+    var sum = 0.0
+    let cpuStart = threadCPUTimeNanoseconds()
+    for index in (2 * window)..<(2 * window + timedSteps) { sum += naive.step(loss: losses[index]) }
+    let naiveNs = Double(threadCPUTimeNanoseconds() - cpuStart) / Double(timedSteps)
+    var fastSum = 0.0
+    let fastStart = threadCPUTimeNanoseconds()
+    for index in (2 * window)..<(2 * window + timedSteps) { fastSum += fast.step(loss: losses[index]) }
+    let fastNs = Double(threadCPUTimeNanoseconds() - fastStart) / Double(timedSteps)
+    guard sum == fastSum else {
+        print("FAILED: O(m) recomputation and MHLR disagree (LR sums \(sum) vs \(fastSum))")
+        exit(1)
+    }
+    print("O(m) recomputation m=4000 (released algorithm's cost): \(Int(naiveNs)) ns/step CPU over \(timedSteps) steps;"
+        + " MHLR on the same steps \(Double(Int(fastNs * 10)) / 10) ns/step; ratio \(Int(naiveNs / fastNs))x")
+}

@@ -77,5 +77,8 @@ final class MHLRTests: XCTestCase {
     func testDefaultPatienceIsTwoWindows() throws {
         XCTAssertEqual(MHLR.Configuration(windowSteps: 4000).resolvedPatienceSteps, 8000)
         XCTAssertEqual(MHLR.Configuration(windowSteps: 10, patienceSteps: 3).resolvedPatienceSteps, 3)
+        // floor(0.015 * 100_000) = 1500; floor(0.015 * 10) = 0, raised to the minimum window 2.
+        XCTAssertEqual(MHLR.Configuration.publishedWindowSteps(totalSteps: 100_000), 1500)
+        XCTAssertEqual(MHLR.Configuration.publishedWindowSteps(totalSteps: 10), 2)
     }
 }

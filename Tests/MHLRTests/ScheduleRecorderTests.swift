@@ -21,4 +21,14 @@ final class ScheduleRecorderTests: XCTestCase {
         XCTAssertEqual(wrapped, .mhlr(direct))
         XCTAssertEqual(wrapped.stepsFed, 3000)
     }
+
+    func testAnySchedulerStoresItsKind() throws {
+        let scheduler = AnyScheduler.multiStep(try MultiStepLR(baseLR: 0.5, milestones: [2]))
+        let object = try XCTUnwrap(
+            JSONSerialization.jsonObject(with: JSONEncoder().encode(scheduler)) as? [String: Any])
+        XCTAssertEqual(object["kind"] as? String, "multiStep")
+        XCTAssertEqual((object["scheduler"] as? [String: Any])?["baseLR"] as? Double, 0.5)
+        let unknown = Data(#"{"kind": "warp", "scheduler": {}}"#.utf8)
+        XCTAssertThrowsError(try JSONDecoder().decode(AnyScheduler.self, from: unknown))
+    }
 }
