@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import MHLR
+import Plots
+import Training
 
 struct ReplayCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -46,7 +48,7 @@ struct ReplayCommand: ParsableCommand {
         case .json: writeStandardOutput(try replay.json(kind: schedulerOptions.scheduler))
         }
         if let plot {
-            let svg = replay.figure(kind: schedulerOptions.scheduler, logName: (log as NSString).lastPathComponent).svg()
+            let svg = replay.figure(logName: (log as NSString).lastPathComponent).svg()
             do {
                 try writeAtomically(Data(svg.utf8), to: URL(fileURLWithPath: plot))
             } catch {
@@ -58,35 +60,32 @@ struct ReplayCommand: ParsableCommand {
 
 /// A training log fed through a scheduler, with the learning-rate events and, for plots, a sampled trace.
 struct ReplayRun {
-    struct TracePoint {
-        var step: Int
-        var learningRate: Double
-        var smoothedLoss: Double?
-        var response: Double?
-    }
-
     let log: TrainingLog
     let initialLR: Double
     let recorder: ScheduleRecorder<AnyScheduler>
-    let trace: [TracePoint]
+    let trace: ScheduleTrace
 
     init(log: TrainingLog, scheduler: AnyScheduler, tracePoints: Int) {
         self.log = log
         initialLR = scheduler.learningRate
         var recorder = ScheduleRecorder(scheduler)
-        var trace: [TracePoint] = []
-        let stride = tracePoints > 0 ? max(1, log.lastStep / tracePoints) : Int.max
+        var trace = ScheduleTrace(totalSteps: log.lastStep, maxPoints: max(1, tracePoints))
+        let tracing = tracePoints > 0
         log.forEachStep { step, loss in
-            let nextLR = recorder.step(loss: loss)
-            if step % stride == 0 || step == log.lastStep {
-                let probe = recorder.scheduler.detectorProbe
-                // The LR after step `step` is the one step + 1 runs with.
-                trace.append(TracePoint(step: step + 1, learningRate: nextLR,
-                                        smoothedLoss: probe.smoothedLoss, response: probe.response))
-            }
+            recorder.step(loss: loss)
+            if tracing { trace.record(step: step, scheduler: recorder.scheduler, force: step == log.lastStep) }
         }
         self.recorder = recorder
         self.trace = trace
+    }
+
+    func figure(logName: String) -> Figure {
+        var figure = ScheduleFigure(
+            title: "haarface replay of \(logName) through \(recorder.scheduler.kindName): \(log.lastStep) steps",
+            loss: log.entries.map { (Double($0.step), $0.loss) }, initialLR: initialLR, scheduler: recorder.scheduler,
+            trace: trace, events: recorder.events)
+        figure.loggedLR = log.entries.compactMap { entry in entry.learningRate.map { (Double(entry.step), $0) } }
+        return figure.figure()
     }
 
     func csv() -> String {
@@ -128,17 +127,6 @@ struct ReplayRun {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return String(decoding: try encoder.encode(summary), as: UTF8.self) + "\n"
-    }
-}
-
-extension AnyScheduler {
-    /// What a loss-watching scheduler currently sees: its smoothed loss and its plateau response.
-    var detectorProbe: (smoothedLoss: Double?, response: Double?) {
-        switch self {
-        case .mhlr(let scheduler): return (scheduler.smoothedLoss, scheduler.haarResponse)
-        case .fastFace(let scheduler): return (nil, scheduler.response)
-        default: return (nil, nil)
-        }
     }
 }
 
