@@ -22,7 +22,7 @@ public struct CheckpointStore: Sendable {
         try? manager.removeItem(at: partial)
         try manager.createDirectory(at: partial, withIntermediateDirectories: true)
         for (fileName, contents) in files.sorted(by: { $0.key < $1.key }) {
-            try Self.writeDurably(contents, to: partial.appendingPathComponent(fileName))
+            try AtomicFile.writeDurably(contents, to: partial.appendingPathComponent(fileName))
         }
         try Self.syncDirectory(partial)
         if manager.fileExists(atPath: current.path) {
@@ -40,24 +40,6 @@ public struct CheckpointStore: Sendable {
         if manager.fileExists(atPath: current.path) { return current }
         if manager.fileExists(atPath: previous.path) { return previous }
         return nil
-    }
-
-    static func writeDurably(_ data: Data, to url: URL) throws {
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw CheckpointError(file: url.path, reason: String(cString: strerror(errno))) }
-        defer { close(descriptor) }
-        try data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw CheckpointError(file: url.path, reason: String(cString: strerror(errno)))
-                }
-                offset += written
-            }
-        }
-        guard fsync(descriptor) == 0 else { throw CheckpointError(file: url.path, reason: String(cString: strerror(errno))) }
     }
 
     private static func syncDirectory(_ url: URL) throws {

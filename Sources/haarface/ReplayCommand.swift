@@ -50,9 +50,9 @@ struct ReplayCommand: ParsableCommand {
         if let plot {
             let svg = replay.figure(logName: (log as NSString).lastPathComponent).svg()
             do {
-                try writeAtomically(Data(svg.utf8), to: URL(fileURLWithPath: plot))
+                try AtomicFile.write(Data(svg.utf8), to: URL(fileURLWithPath: plot))
             } catch {
-                throw CommandFailure("\(plot): cannot write the plot (\(error.localizedDescription))")
+                throw CommandFailure("\(plot): cannot write the plot (\(error))")
             }
         }
     }
@@ -133,18 +133,6 @@ struct ReplayRun {
 /// Writes all of `text` to standard output at once.
 func writeStandardOutput(_ text: String) {
     FileHandle.standardOutput.write(Data(text.utf8))
-}
-
-/// Writes to a temporary file beside `url`, then renames it over `url`: readers never see half a file.
-func writeAtomically(_ data: Data, to url: URL) throws {
-    let temporary = url.deletingLastPathComponent()
-        .appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-    try data.write(to: temporary)
-    if rename(temporary.path, url.path) != 0 {
-        let reason = String(cString: strerror(errno))
-        try? FileManager.default.removeItem(at: temporary)
-        throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: reason])
-    }
 }
 
 /// A failure worth one line on standard error (ArgumentParser prints "Error: " and the message, exit 1).
