@@ -30,6 +30,8 @@ let package = Package(
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
         .target(name: "Training", dependencies: ["MHLR", "Plots", .product(name: "Yams", package: "Yams")]),
 
+        // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
+        .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),
         .executableTarget(
             name: "haarface",
             dependencies: [
