@@ -35,33 +35,6 @@ CLASSES = 1000
 SCALE = 64.0
 
 
-def forward_macs(model, image_size):
-    """Multiply-adds of one image's forward pass through convolutions and linear layers."""
-    total = [0]
-
-    def conv_hook(module, inputs, output):
-        kernel = module.weight.shape[1] * module.weight.shape[2] * module.weight.shape[3]
-        total[0] += output.numel() // output.shape[0] * kernel
-
-    def linear_hook(module, inputs, output):
-        total[0] += module.in_features * module.out_features
-
-    hooks = []
-    for m in model.modules():
-        if isinstance(m, torch.nn.Conv2d):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, torch.nn.Linear):
-            hooks.append(m.register_forward_hook(linear_hook))
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        model(torch.zeros(1, 3, image_size, image_size))
-    model.train(was_training)
-    for h in hooks:
-        h.remove()
-    return total[0]
-
-
 def build_model(name, image_size):
     if name == "mbf":
         assert image_size == 112, "MobileFaceNet's 7x7 global depthwise conv needs 112x112 input"
@@ -73,7 +46,7 @@ def run_one(args, layout):
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(args.model, args.image_size)
-    macs = forward_macs(model, args.image_size)
+    macs = models.forward_macs(model, args.image_size)
     memory_format = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     images = torch.randn(args.batch_size, 3, args.image_size, args.image_size).to(memory_format=memory_format)

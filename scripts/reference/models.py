@@ -179,6 +179,28 @@ def build(name, **kwargs):
     return iresnet(int(name[1:]), **kwargs)
 
 
+def forward_macs(model, image_size):
+    """Multiply-adds of one image's forward pass through the convolutions and linear layers."""
+    total = [0]
+
+    def conv_hook(module, inputs, output):
+        total[0] += output[0].numel() * module.weight[0].numel()
+
+    def linear_hook(module, inputs, output):
+        total[0] += module.in_features * module.out_features
+
+    hooks = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+             for m in model.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, image_size, image_size))
+    model.train(was_training)
+    for h in hooks:
+        h.remove()
+    return total[0]
+
+
 MODEL_NAMES = ["r18", "r34", "r50", "r100", "r200", "mbf"]
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 
 - Fixtures/model_keys.json: for each model of models.py (r18, r34, r50, r100, r200, mbf), every
   state_dict key in order with its shape and kind (parameter / frozen parameter / buffer), and the
-  parameter count.
+  parameter count; for r18 and mbf also the multiply-adds of one 112x112 forward pass (convs + linear).
 - Fixtures/iresnet_train_step.safetensors: two SGD training steps of a reduced-width IResNet
   (stages [2,2,2,2] of 8/8/16/16 channels, 32x32 input, batch 4, embedding 16) under an
   ArcFace-style normalised linear head (5 classes, s = 64, no margin) and cross entropy;
@@ -11,10 +11,16 @@
   Keys: input.1/2, labels.1/2, init.<key> (model state + head.weight before training),
   loss.1, grad.<param> (gradients of step 1, for every trainable parameter incl. head.weight),
   loss.2, after2.<key> (model state incl. running statistics and num_batches_tracked, and
-  head.weight, after both steps), momentum2.<param> (SGD momentum buffers after step 2).
+  head.weight, after both steps), momentum2.<param> (SGD momentum buffers after step 2),
+  f32error.<key> (max |torch float32 - float64| of that tensor: torch's own float32 error).
   The reference runs in float64 (stored as F32) so it is the exact answer to within float32
   rounding; the script also prints how far torch's own float32 run lands from it, which is the
   scale the Swift tolerances are set against.
+- Fixtures/sgd_steps.safetensors: torch.optim.SGD on four one-parameter groups (momentum with weight
+  decay; dampening; Nesterov; no momentum), three steps with given gradients, the second step without
+  a gradient for group "b" (PyTorch skips it); and torch.nn.utils.clip_grad_norm_ on two tensors.
+  Keys: init.<g>, grad.<step>.<g>, after.<step>.<g>, momentum.<g>; clip.{a,b}.grad, clip.{a,b}.clipped,
+  clip.total_norm (max_norm 1), clip.{a,b}.unclipped (max_norm 100: unchanged).
 """
 import json
 import os
@@ -49,6 +55,8 @@ def write_model_keys():
                 kind = "buffer"
             entries.append([key, list(value.shape), kind])
         out[name] = {"parameter_count": sum(p.numel() for p in params.values()), "state": entries}
+        if name in ("r18", "mbf"):
+            out[name]["forward_macs_112"] = models.forward_macs(model, 112)
         del model
     path = os.path.join(FIXTURES, "model_keys.json")
     with open(path, "w") as f:
@@ -119,6 +127,10 @@ def write_train_step():
             worst[0] = max(worst[0], diff.max().item() if value.numel() else 0.0)
             worst[1] = max(worst[1], value.abs().max().item() if value.numel() else 0.0)
     tensors = {k: (v.float() if v.dtype.is_floating_point else v) for k, v in exact.items()}
+    # Per tensor, torch's own float32 error: the yardstick for HaarFace's (float32) tolerance.
+    for key, value in exact.items():
+        if value.dtype.is_floating_point and not key.startswith(("init.", "input.")) and value.numel():
+            tensors[f"f32error.{key}"] = (single[key].double() - value).abs().max().float().reshape([])
     path = os.path.join(FIXTURES, "iresnet_train_step.safetensors")
     save_file(tensors, path, metadata={"producer": "scripts/reference/nn_fixtures.py",
                                        "torch": torch.__version__, "precision": "float64 reference stored as F32"})
@@ -127,9 +139,50 @@ def write_train_step():
         print(f"  torch float32 vs float64, {group}: max abs diff {abs_err:.3e} (max |value| {magnitude:.3e})")
 
 
+SGD_GROUPS = {
+    "a": dict(lr=0.1, momentum=0.9, weight_decay=5e-4),
+    "b": dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01),
+    "c": dict(lr=0.2, momentum=0.9, nesterov=True, weight_decay=1e-3),
+    "d": dict(lr=0.3, momentum=0.0, weight_decay=0.02),
+}
+
+
+def write_sgd():
+    torch.manual_seed(1)
+    params = {g: torch.nn.Parameter(torch.randn(7 if g != "d" else 6).reshape(-1) if g != "d"
+                                    else torch.randn(2, 3)) for g in SGD_GROUPS}
+    out = {f"init.{g}": p.detach().clone() for g, p in params.items()}
+    optimizer = torch.optim.SGD([dict(params=[params[g]], **cfg) for g, cfg in SGD_GROUPS.items()], lr=1.0)
+    for step in (1, 2, 3):
+        optimizer.zero_grad(set_to_none=True)
+        for g, p in params.items():
+            if step == 2 and g == "b":
+                continue
+            p.grad = torch.randn_like(p)
+            out[f"grad.{step}.{g}"] = p.grad.clone()
+        optimizer.step()
+        for g, p in params.items():
+            out[f"after.{step}.{g}"] = p.detach().clone()
+    for g, p in params.items():
+        if "momentum_buffer" in optimizer.state[p] and optimizer.state[p]["momentum_buffer"] is not None:
+            out[f"momentum.{g}"] = optimizer.state[p]["momentum_buffer"].clone()
+    a, b = torch.nn.Parameter(torch.zeros(5)), torch.nn.Parameter(torch.zeros(3))
+    a.grad, b.grad = torch.randn(5) * 3, torch.randn(3) * 3
+    out["clip.a.grad"], out["clip.b.grad"] = a.grad.clone(), b.grad.clone()
+    out["clip.total_norm"] = torch.nn.utils.clip_grad_norm_([a, b], max_norm=1.0).reshape([])
+    out["clip.a.clipped"], out["clip.b.clipped"] = a.grad.clone(), b.grad.clone()
+    a.grad, b.grad = out["clip.a.grad"].clone(), out["clip.b.grad"].clone()
+    torch.nn.utils.clip_grad_norm_([a, b], max_norm=100.0)
+    out["clip.a.unclipped"], out["clip.b.unclipped"] = a.grad.clone(), b.grad.clone()
+    path = os.path.join(FIXTURES, "sgd_steps.safetensors")
+    save_file(out, path, metadata={"producer": "scripts/reference/nn_fixtures.py", "torch": torch.__version__})
+    print(f"wrote {path}: {len(out)} tensors; clip total norm {out['clip.total_norm'].item():.6f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(2)
     print(f"torch {torch.__version__}")
     os.makedirs(FIXTURES, exist_ok=True)
     write_model_keys()
     write_train_step()
+    write_sgd()
