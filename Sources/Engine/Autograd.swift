@@ -1,0 +1,133 @@
+// Reverse-mode autograd. An op whose inputs need gradients records a Node on its result: the inputs and
+// a closure mapping the result's gradient to the inputs' gradients (the derivative lives next to the
+// forward code of each op). `backward()` walks these records from the loss in reverse creation order.
+
+/// One recorded operation.
+final class Node {
+    let name: String
+    let inputs: [Tensor]
+    /// Creation order; a result is always created after its inputs, so descending order is a valid
+    /// reverse topological order.
+    let sequence: Int
+    /// Maps the gradient of the result to one gradient per input (nil where none flows). Released after
+    /// use so saved activations are freed.
+    var derivative: ((Tensor) throws -> [Tensor?])?
+
+    nonisolated(unsafe) private static var counter = 0
+
+    init(name: String, inputs: [Tensor], derivative: @escaping (Tensor) throws -> [Tensor?]) {
+        self.name = name
+        self.inputs = inputs
+        self.derivative = derivative
+        Node.counter += 1
+        sequence = Node.counter
+    }
+}
+
+extension Tensor {
+    /// Records `derivative` on `result` when any of `inputs` requires grad; returns `result`.
+    @discardableResult
+    static func record(_ result: Tensor, _ name: String, _ inputs: [Tensor],
+                       _ derivative: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
+        if inputs.contains(where: { $0.requiresGrad }) {
+            result.requiresGrad = true
+            result.node = Node(name: name, inputs: inputs, derivative: derivative)
+        }
+        return result
+    }
+
+    /// Back-propagates from this tensor. With no `gradient` the tensor must hold one element (a loss)
+    /// and is seeded with 1. Gradients add into the `grad` of every leaf that requires grad, so several
+    /// backward passes accumulate until `zeroGrad()`. The graph is freed afterwards.
+    public func backward(gradient: Tensor? = nil) throws {
+        guard requiresGrad else {
+            throw EngineError.invalidArgument(operation: "backward", detail: "the tensor does not require grad")
+        }
+        let seed: Tensor
+        if let gradient {
+            precondition(gradient.shape == shape, "backward: gradient shape \(gradient.shape) != \(shape)")
+            seed = gradient
+        } else {
+            guard count == 1 else {
+                throw EngineError.invalidArgument(
+                    operation: "backward", detail: "implicit gradient needs a one-element tensor, shape is \(shape)")
+            }
+            seed = Tensor(shape: shape, repeating: 1)
+        }
+
+        // Collect the recorded nodes reachable from self.
+        var nodes: [Node] = []
+        var seen = Set<ObjectIdentifier>()
+        var stack: [Tensor] = [self]
+        while let tensor = stack.popLast() {
+            guard let node = tensor.node, seen.insert(ObjectIdentifier(node)).inserted else { continue }
+            nodes.append(node)
+            stack.append(contentsOf: node.inputs.filter { $0.requiresGrad })
+        }
+        nodes.sort { $0.sequence > $1.sequence }
+
+        // Gradients of non-leaf tensors, keyed by the node that produced them.
+        var pending: [ObjectIdentifier: Tensor] = [:]
+        func deliver(_ gradient: Tensor, to tensor: Tensor) throws {
+            if let node = tensor.node {
+                let key = ObjectIdentifier(node)
+                pending[key] = try pending[key].map { try addGradients($0, gradient) } ?? gradient
+            } else if tensor.requiresGrad {
+                try tensor.accumulateGrad(gradient)
+            }
+        }
+        try deliver(seed, to: self)
+        for node in nodes {
+            guard let gradient = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            guard let derivative = node.derivative else {
+                throw EngineError.invalidArgument(
+                    operation: "backward", detail: "the graph through \(node.name) was already freed by a backward pass")
+            }
+            let inputGradients = try derivative(gradient)
+            precondition(inputGradients.count == node.inputs.count, "\(node.name): derivative arity")
+            node.derivative = nil
+            for (input, inputGradient) in zip(node.inputs, inputGradients) where input.requiresGrad {
+                guard let inputGradient else { continue }
+                precondition(inputGradient.shape == input.shape,
+                             "\(node.name): gradient shape \(inputGradient.shape) for input \(input.shape)")
+                try deliver(inputGradient, to: input)
+            }
+        }
+    }
+
+    /// Adds `gradient` into this leaf's `grad`, kept in this tensor's layout.
+    func accumulateGrad(_ gradient: Tensor) throws {
+        let incoming = try gradient.reordered(to: desc)
+        if let grad {
+            try addInPlace(grad, incoming)
+        } else {
+            // Own the buffer: later accumulations write into it.
+            grad = incoming === gradient ? try copy(incoming) : incoming
+        }
+    }
+
+    /// Forgets the accumulated gradient.
+    public func zeroGrad() { grad = nil }
+}
+
+/// The sum of two gradients of one tensor (layouts may differ; the result takes the first one's).
+func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
+    let result = try copy(a)
+    try addInPlace(result, b.reordered(to: a.desc))
+    return result
+}
+
+/// A fresh copy of `tensor`'s data in the same layout.
+func copy(_ tensor: Tensor) throws -> Tensor {
+    let result = Tensor(desc: tensor.desc, dtype: tensor.dtype)
+    result.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.desc.byteCount)
+    return result
+}
+
+/// target += source, elementwise over the whole buffer (same layout: padding stays zero).
+func addInPlace(_ target: Tensor, _ source: Tensor) throws {
+    precondition(target.desc == source.desc, "addInPlace: layouts differ \(target.desc) vs \(source.desc)")
+    let n = target.desc.byteCount / 4
+    let t = target.storage.floats(n), s = source.storage.floats(n)
+    for i in 0..<n { t[i] += s[i] }
+}

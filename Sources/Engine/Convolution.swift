@@ -1,0 +1,137 @@
+// conv2d on oneDNN: forward, backward-data and backward-weights primitives, activations in the blocked
+// layout the forward primitive prefers (format_tag any), weights kept plain (PyTorch's [out, in/g, kH, kW])
+// and reordered for each primitive.
+import CDNNL
+
+/// The shapes of one convolution, in oneDNN's terms.
+private struct ConvGeometry: CustomStringConvertible {
+    let input: [Int]          // [N, C, H, W]
+    let weight: [Int]         // PyTorch [O, C/g, kH, kW]
+    let output: [Int]         // [N, O, OH, OW]
+    let weightDims: [Int]     // oneDNN: [O, C, kH, kW] or [g, O/g, C/g, kH, kW]
+    let hasBias: Bool
+    let stride: Int, padding: Int, groups: Int
+
+    init(input: [Int], weight: [Int], hasBias: Bool, stride: Int, padding: Int, groups: Int) throws {
+        guard input.count == 4, weight.count == 4, groups >= 1, stride >= 1, padding >= 0,
+              input[1] == weight[1] * groups, weight[0] % groups == 0 else {
+            throw EngineError.invalidArgument(
+                operation: "conv2d",
+                detail: "input \(input), weight \(weight), groups \(groups), stride \(stride), padding \(padding) do not fit")
+        }
+        let outH = (input[2] + 2 * padding - weight[2]) / stride + 1
+        let outW = (input[3] + 2 * padding - weight[3]) / stride + 1
+        guard outH > 0, outW > 0 else {
+            throw EngineError.invalidArgument(operation: "conv2d", detail: "input \(input) too small for kernel \(weight)")
+        }
+        self.input = input
+        self.weight = weight
+        output = [input[0], weight[0], outH, outW]
+        weightDims = groups == 1 ? weight : [groups, weight[0] / groups] + weight[1...]
+        self.hasBias = hasBias
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
+    var description: String {
+        "input \(input) weight \(weight) stride \(stride) padding \(padding) groups \(groups)\(hasBias ? " bias" : "")"
+    }
+
+    var strides: [Int64] { [Int64(stride), Int64(stride)] }
+    var paddings: [Int64] { [Int64(padding), Int64(padding)] }
+    var biasDesc: MemoryDesc { get throws { hasBias ? try .plain([weight[0]]) : MemoryDesc(raw: dnnl_memory_desc_t()) } }
+
+    func forward(training: Bool) throws -> Primitive {
+        try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
+            var src = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
+            var bias = try biasDesc.raw, dst = try MemoryDesc.any(output).raw
+            var desc = dnnl_convolution_desc_t()
+            try check(dnnl_convolution_forward_desc_init(
+                &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
+                &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
+            return try Primitive(PrimitiveDesc(&desc, "convolution forward", "\(self)"), name: "conv fwd \(self)")
+        }
+    }
+
+    func backwardData(hint: PrimitiveDesc) throws -> Primitive {
+        try PrimitiveCache.shared.primitive("conv.bwd_data|\(self)") {
+            var diffSrc = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
+            var diffDst = try MemoryDesc.any(output).raw
+            var desc = dnnl_convolution_desc_t()
+            try check(dnnl_convolution_backward_data_desc_init(
+                &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
+                "convolution_backward_data_desc_init", "\(self)")
+            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward data", "\(self)"),
+                                 name: "conv bwd data \(self)")
+        }
+    }
+
+    func backwardWeights(hint: PrimitiveDesc) throws -> Primitive {
+        try PrimitiveCache.shared.primitive("conv.bwd_weights|\(self)") {
+            var src = try MemoryDesc.any(input).raw, diffWeights = try MemoryDesc.any(weightDims).raw
+            var diffBias = try biasDesc.raw, diffDst = try MemoryDesc.any(output).raw
+            var desc = dnnl_convolution_desc_t()
+            try check(dnnl_convolution_backward_weights_desc_init(
+                &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
+                "convolution_backward_weights_desc_init", "\(self)")
+            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward weights", "\(self)"),
+                                 name: "conv bwd weights \(self)")
+        }
+    }
+}
+
+/// 2-D convolution, as torch.nn.functional.conv2d with symmetric padding.
+/// - input: [N, C, H, W] in any layout (plain images are reordered once, at the stem)
+/// - weight: [O, C/groups, kH, kW] (plain, PyTorch's layout); bias: [O]
+/// - returns [N, O, (H + 2p - kH)/s + 1, (W + 2p - kW)/s + 1] in the primitive's preferred layout.
+/// Backward skips the data gradient when the input does not require grad (the stem).
+public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
+                   stride: Int = 1, padding: Int = 0, groups: Int = 1) throws -> Tensor {
+    let geometry = try ConvGeometry(input: input.shape, weight: weight.shape, hasBias: bias != nil,
+                                    stride: stride, padding: padding, groups: groups)
+    let training = input.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false)
+    let forward = try geometry.forward(training: training)
+    let pd = forward.desc
+    let src = try input.reordered(to: pd.md(dnnl_query_src_md))
+    let plainWeight = try Tensor(desc: MemoryDesc.plain(geometry.weightDims), storage: weight.storage)
+    let weights = try plainWeight.reordered(to: pd.md(dnnl_query_weights_md))
+    let output = Tensor(desc: pd.md(dnnl_query_dst_md))
+    var args = [(Arg.src, try src.memory()), (Arg.weights, try weights.memory()), (Arg.dst, try output.memory())]
+    if let bias { args.append((Arg.bias, try bias.reordered(to: .plain([geometry.weight[0]])).memory())) }
+    try forward.execute(args)
+
+    let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    return Tensor.record(output, "conv2d", inputs) { gradient in
+        var inputGradient: Tensor?
+        if input.requiresGrad {
+            let backward = try geometry.backwardData(hint: pd)
+            let bpd = backward.desc
+            let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
+            let bweights = try weights.reordered(to: bpd.md(dnnl_query_weights_md))
+            let diffSrc = Tensor(desc: bpd.md(dnnl_query_diff_src_md))
+            try backward.execute([(Arg.diffDst, diffDst.memory()), (Arg.weights, bweights.memory()),
+                                  (Arg.diffSrc, diffSrc.memory())])
+            inputGradient = diffSrc
+        }
+        var weightGradient: Tensor?, biasGradient: Tensor?
+        if weight.requiresGrad || (bias?.requiresGrad ?? false) {
+            let backward = try geometry.backwardWeights(hint: pd)
+            let bpd = backward.desc
+            let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
+            let bsrc = try src.reordered(to: bpd.md(dnnl_query_src_md))
+            let diffWeights = Tensor(desc: bpd.md(dnnl_query_diff_weights_md))
+            var args = [(Arg.diffDst, try diffDst.memory()), (Arg.src, try bsrc.memory()),
+                        (Arg.diffWeights, try diffWeights.memory())]
+            if geometry.hasBias {
+                let diffBias = try Tensor(desc: .plain([geometry.weight[0]]))
+                args.append((Arg.diffBias, try diffBias.memory()))
+                biasGradient = diffBias
+            }
+            try backward.execute(args)
+            let plain = try diffWeights.reordered(to: .plain(geometry.weightDims))
+            weightGradient = try Tensor(desc: .plain(geometry.weight), storage: plain.storage)
+        }
+        return bias == nil ? [inputGradient, weightGradient] : [inputGradient, weightGradient, biasGradient]
+    }
+}

@@ -1,0 +1,84 @@
+import XCTest
+@testable import Engine
+
+final class AutogradTests: XCTestCase {
+    /// Analytic case: loss = sum(a * b + a) so dloss/da = b + 1 and dloss/db = a (a used twice: the two
+    /// gradients of `a` must be summed).
+    func testSharedInputGradientsAddUp() throws {
+        let a = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6], requiresGrad: true)
+        let b = Tensor(shape: [2, 3], values: [0.5, -1, 2, 0, 3, -2], requiresGrad: true)
+        let loss = try (a * b + a).sum()
+        // sum(a * b) = 0.5 - 2 + 6 + 0 + 15 - 12 = 7.5; sum(a) = 21
+        XCTAssertEqual(try loss.item(), 28.5, accuracy: 1e-5)
+        try loss.backward()
+        XCTAssertEqual(try a.grad!.values(), [1.5, 0, 3, 1, 4, -1])
+        XCTAssertEqual(try b.grad!.values(), [1, 2, 3, 4, 5, 6])
+    }
+
+    /// Two backward passes add their gradients (gradient accumulation) until zeroGrad().
+    func testGradientsAccumulateUntilZeroed() throws {
+        let w = Parameter(name: "w", shape: [3], values: [1, 2, 3])
+        for _ in 0..<2 {
+            let loss = try w.tensor.scaled(by: 2).sum()   // d/dw = 2
+            try loss.backward()
+        }
+        XCTAssertEqual(try w.grad!.values(), [4, 4, 4])
+        w.zeroGrad()
+        XCTAssertNil(w.grad)
+        try w.tensor.scaled(by: 3).sum().backward()
+        XCTAssertEqual(try w.grad!.values(), [3, 3, 3])
+    }
+
+    func testNothingIsRecordedWithoutGradients() throws {
+        let x = Tensor(shape: [2, 2], values: [1, 2, 3, 4])
+        let y = try (x * x).sum()
+        XCTAssertFalse(y.requiresGrad)
+        XCTAssertNil(y.node)
+        XCTAssertThrowsError(try y.backward())
+    }
+
+    func testFrozenParameterGetsNoGradient() throws {
+        let frozen = Parameter(name: "features.weight", shape: [2], values: [1, 1], isTrainable: false)
+        let x = Tensor(shape: [2], values: [3, 4], requiresGrad: true)
+        try (x * frozen.tensor).sum().backward()
+        XCTAssertNil(frozen.grad)
+        XCTAssertEqual(try x.grad!.values(), [1, 1])
+    }
+
+    func testSecondBackwardThroughFreedGraphThrows() throws {
+        let x = Tensor(shape: [2], values: [3, 4], requiresGrad: true)
+        let loss = try (x * x).sum()
+        try loss.backward()
+        XCTAssertThrowsError(try loss.backward())
+    }
+
+    /// A primitive is created once per shape and reused.
+    func testPrimitivesAreCachedPerShape() throws {
+        let x = Tensor(shape: [1, 16, 5, 5], repeating: 1)
+        let w = Tensor(shape: [16, 16, 3, 3], repeating: 0.01)
+        _ = try conv2d(x, weight: w, padding: 1)
+        let cached = PrimitiveCache.shared.count
+        _ = try conv2d(x, weight: w, padding: 1)
+        XCTAssertEqual(PrimitiveCache.shared.count, cached)
+    }
+
+    /// Blocked activations read back in PyTorch's NCHW order: a 1x1 identity convolution preserves values.
+    func testBlockedValuesReadBackInNCHWOrder() throws {
+        let values = (0..<(2 * 16 * 3 * 3)).map { Float($0) }
+        let x = Tensor(shape: [2, 16, 3, 3], values: values)
+        var identity = [Float](repeating: 0, count: 16 * 16)
+        for c in 0..<16 { identity[c * 16 + c] = 1 }
+        let y = try conv2d(x, weight: Tensor(shape: [16, 16, 1, 1], values: identity))
+        XCTAssertFalse(y.isPlain, "conv output is blocked: \(y.layoutDescription)")
+        XCTAssertEqual(try y.values(), values)
+        XCTAssertEqual(try y.flattened().values(), values)
+    }
+
+    func testConvRejectsMismatchedShapes() {
+        let x = Tensor(shape: [1, 3, 5, 5], repeating: 1)
+        let w = Tensor(shape: [8, 4, 3, 3], repeating: 1)
+        XCTAssertThrowsError(try conv2d(x, weight: w)) { error in
+            XCTAssertTrue("\(error)".contains("[8, 4, 3, 3]"), "\(error)")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import XCTest
+@testable import Engine
+
+/// Forward and backward of the fused oneDNN layers against PyTorch 1.13
+/// (fixtures from scripts/reference/engine_fixtures.py).
+///
+/// Tolerances: the reference is exact (float64) for float32 inputs; a float32 dot product of K terms of
+/// magnitude ~1 carries a rounding error of about sqrt(K) * 6e-8 relative to the sum of |terms|, which
+/// for the largest K here (a 32x3x3 weight-gradient reduction over 2x7x7 outputs, K ~ 1e3) stays below
+/// 1e-5 of the magnitudes involved; rtol 1e-4 with atol 1e-4 leaves headroom for oneDNN's reordered
+/// summation without hiding a wrong index or a missed term (those produce O(1) errors).
+final class LayerTests: XCTestCase {
+    let rtol: Float = 1e-4, atol: Float = 1e-4
+
+    func checkConv(_ name: String) throws {
+        let f = try Fixture(name)
+        let inputNeedsGrad = f.has("grad_input")
+        let x = f.tensor("input", requiresGrad: inputNeedsGrad)
+        let w = f.tensor("weight", requiresGrad: true)
+        let b = f.has("bias") ? f.tensor("bias", requiresGrad: true) : nil
+        let y = try conv2d(x, weight: w, bias: b, stride: f.int("stride"), padding: f.int("padding"),
+                           groups: f.int("groups"))
+        XCTAssertEqual(y.shape, f.shape("output"))
+        assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "\(name) output")
+        try backward(y, f)
+        if inputNeedsGrad {
+            assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "\(name) grad input")
+        } else {
+            XCTAssertNil(x.grad)
+        }
+        assertClose(try w.grad!.values(), f.values("grad_weight"), rtol: rtol, atol: atol, "\(name) grad weight")
+        XCTAssertTrue(w.grad!.isPlain, "weight gradients come back in PyTorch's layout")
+        if let b {
+            assertClose(try b.grad!.values(), f.values("grad_bias"), rtol: rtol, atol: atol, "\(name) grad bias")
+        }
+    }
+
+    func testConvStride2WithBias() throws { try checkConv("conv_s2_bias") }
+    func testConvGroups() throws { try checkConv("conv_groups4") }
+    func testConvDepthwiseStride2() throws { try checkConv("conv_depthwise_s2") }
+    func testConv1x1Stride2() throws { try checkConv("conv_1x1_s2") }
+    func testConvStemWithoutInputGradient() throws { try checkConv("conv_stem") }
+
+    func checkBatchNorm(_ name: String) throws {
+        let f = try Fixture(name)
+        let training = (f.params["training"] as? Bool) ?? false
+        let frozen = (f.params["freeze_weight"] as? Bool) ?? false
+        let x = f.tensor("input", requiresGrad: true)
+        let weight = f.tensor("weight", requiresGrad: !frozen)
+        let bias = f.tensor("bias", requiresGrad: true)
+        let mean = Buffer(name: "running_mean", shape: f.shape("running_mean"), values: f.values("running_mean"))
+        let variance = Buffer(name: "running_var", shape: f.shape("running_var"), values: f.values("running_var"))
+        let y = try batchNorm(x, weight: weight, bias: bias, runningMean: mean, runningVar: variance,
+                              training: training)
+        XCTAssertEqual(y.shape, x.shape)
+        assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "\(name) output")
+        // Running statistics: PyTorch's momentum 0.1 update with the unbiased variance (unchanged in eval).
+        assertClose(mean.values, f.values("running_mean_after"), rtol: 1e-5, atol: 1e-6, "\(name) running mean")
+        assertClose(variance.values, f.values("running_var_after"), rtol: 1e-5, atol: 1e-6, "\(name) running var")
+        try backward(y, f)
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "\(name) grad input")
+        if frozen {
+            XCTAssertNil(weight.grad, "a frozen weight gets no gradient")
+        } else {
+            assertClose(try weight.grad!.values(), f.values("grad_weight"), rtol: rtol, atol: atol, "\(name) grad weight")
+        }
+        assertClose(try bias.grad!.values(), f.values("grad_bias"), rtol: rtol, atol: atol, "\(name) grad bias")
+    }
+
+    func testBatchNorm2dTraining() throws { try checkBatchNorm("bn2d_train") }
+    func testBatchNorm2dTraining8Channels() throws { try checkBatchNorm("bn2d_train_c8") }
+    func testBatchNorm2dEvaluation() throws { try checkBatchNorm("bn2d_eval") }
+    func testBatchNorm1dTrainingFrozenWeight() throws { try checkBatchNorm("bn1d_train_frozen") }
+    func testBatchNorm1dEvaluation() throws { try checkBatchNorm("bn1d_eval") }
+
+    func testPReLU() throws {
+        let f = try Fixture("prelu")
+        let x = f.tensor("input", requiresGrad: true)
+        let w = f.tensor("weight", requiresGrad: true)
+        let y = try prelu(x, weight: w)
+        assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "prelu output")
+        try backward(y, f)
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "prelu grad input")
+        assertClose(try w.grad!.values(), f.values("grad_weight"), rtol: rtol, atol: atol, "prelu grad weight")
+    }
+
+    func testLinear() throws {
+        let f = try Fixture("linear")
+        let x = f.tensor("input", requiresGrad: true)
+        let w = f.tensor("weight", requiresGrad: true)
+        let b = f.tensor("bias", requiresGrad: true)
+        let y = try linear(x, weight: w, bias: b)
+        assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "linear output")
+        try backward(y, f)
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "linear grad input")
+        assertClose(try w.grad!.values(), f.values("grad_weight"), rtol: rtol, atol: atol, "linear grad weight")
+        assertClose(try b.grad!.values(), f.values("grad_bias"), rtol: rtol, atol: atol, "linear grad bias")
+    }
+
+    /// Every op of an IResNet block chained in the blocked layout: BN -> conv -> BN -> PReLU -> conv s2 -> BN,
+    /// plus a 1x1 stride-2 shortcut conv + BN, added; gradients of the input and of all 12 parameters.
+    func testIResNetBlockTraining() throws {
+        let f = try Fixture("iresnet_block")
+        let x = f.tensor("input", requiresGrad: true)
+        let names = ["bn1.weight", "bn1.bias", "conv1.weight", "bn2.weight", "bn2.bias", "prelu.weight",
+                     "conv2.weight", "bn3.weight", "bn3.bias", "downsample.0.weight", "downsample.1.weight",
+                     "downsample.1.bias"]
+        var p: [String: Parameter] = [:]
+        for name in names { p[name] = Parameter(name: name, shape: f.shape(name), values: f.values(name)) }
+        func bn(_ t: Tensor, _ prefix: String) throws -> Tensor {
+            try batchNorm(t, weight: p[prefix + ".weight"]!.tensor, bias: p[prefix + ".bias"]!.tensor,
+                          runningMean: nil, runningVar: nil, training: true)
+        }
+        var out = try bn(x, "bn1")
+        out = try conv2d(out, weight: p["conv1.weight"]!.tensor, padding: 1)
+        out = try bn(out, "bn2")
+        out = try prelu(out, weight: p["prelu.weight"]!.tensor)
+        out = try conv2d(out, weight: p["conv2.weight"]!.tensor, stride: 2, padding: 1)
+        out = try bn(out, "bn3")
+        let shortcut = try bn(conv2d(x, weight: p["downsample.0.weight"]!.tensor, stride: 2), "downsample.1")
+        let y = try out + shortcut
+        XCTAssertFalse(y.isPlain, "activations stay in oneDNN's blocked layout: \(y.layoutDescription)")
+        assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "block output")
+        try backward(y, f)
+        // Gradients through six stacked layers: BN backward divides by the batch std, so allow 1e-3.
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: 1e-3, atol: 1e-3, "block grad input")
+        for name in names {
+            assertClose(try p[name]!.grad!.values(), f.values("grad_" + name.replacingOccurrences(of: ".", with: "_")),
+                        rtol: 1e-3, atol: 1e-3, "block grad \(name)")
+        }
+    }
+}
