@@ -38,7 +38,7 @@ let package = Package(
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
-        .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),
+        .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,17 +1,10 @@
-/// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014): a 64-bit
-/// counter advanced by the golden-ratio constant and passed through a fixed mixing function.
+/// Draws for the synthetic-identity generator from SplitMix64 (Random.swift).
 ///
-/// The synthetic-identity generator uses it instead of the system generator so that a seed gives the same
+/// The generator uses SplitMix64 instead of the system generator so that a seed gives the same
 /// bytes on every run and every thread count: each identity and each image draws from its own stream,
 /// derived from the seed and the item's keys with `derived(_:_:)`, so no stream depends on the order in
 /// which threads reach it.
-public struct SplitMix64: Sendable {
-    public private(set) var state: UInt64
-
-    public init(state: UInt64) {
-        self.state = state
-    }
-
+extension SplitMix64 {
     /// A stream keyed by `seed` and `keys` (for example a purpose tag, an identity and an image index).
     /// Different key lists give streams that are unrelated for practical purposes.
     public static func derived(_ seed: UInt64, _ keys: UInt64...) -> SplitMix64 {
@@ -20,12 +13,6 @@ public struct SplitMix64: Sendable {
             hash = mix(hash ^ mix(key &+ goldenGamma))
         }
         return SplitMix64(state: hash)
-    }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= Self.goldenGamma
-        return Self.mix(state)
     }
 
     /// Uniform in [0, 1), from the top 24 bits (every such Float is exactly representable).
@@ -66,12 +53,4 @@ public struct SplitMix64: Sendable {
     }
 
     static let goldenGamma: UInt64 = 0x9E37_79B9_7F4A_7C15
-
-    /// The SplitMix64 finaliser (a variant of MurmurHash3's fmix64).
-    static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }

@@ -68,17 +68,30 @@ public enum SynthWriter {
                 bytes += jpeg.count
             }
         case .rec:
-            throw SynthError("--format rec is not available yet in this build")
+            let writer = try InsightFaceRecordWriter(directory: directory, prefix: "train")
+            try forEachBatch(faces, .training, count: faces.trainingImageCount) { index, jpeg in
+                try writer.append(jpeg: jpeg, label: faces.trainingLabel(index))
+                bytes += jpeg.count
+            }
+            try writer.finish()
         }
 
         if config.pairs > 0 {
-            let imagesDirectory = directory.appendingPathComponent(verificationName).appendingPathComponent("imgs")
+            let setDirectory = directory.appendingPathComponent(verificationName)
+            let imagesDirectory = setDirectory.appendingPathComponent("imgs")
             try manager.createDirectory(at: imagesDirectory, withIntermediateDirectories: true)
+            var images: [Data] = []
+            images.reserveCapacity(2 * config.pairs)
             try forEachBatch(faces, .pair, count: 2 * config.pairs) { index, jpeg in
                 try write(jpeg, to: imagesDirectory.appendingPathComponent("\(index).jpg"))
                 bytes += jpeg.count
+                images.append(jpeg)
                 verificationImages?(jpeg)
             }
+            let same = faces.pairs.map(\.same)
+            try VerificationBin.write(images: images, sameIdentity: same,
+                                      to: directory.appendingPathComponent(verificationName + ".bin"))
+            try NPY.write(same, to: setDirectory.appendingPathComponent("pair_label.npy"))
         }
         let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
         try writeManifest(config, format: format, to: directory.appendingPathComponent("synth.json"))

@@ -1,0 +1,320 @@
+import Foundation
+
+/// A value built by the pickle reader. Lists and reduced objects are classes because pickle's memo
+/// shares them by reference and APPENDS/BUILD mutate them in place.
+indirect enum PickleValue {
+    case none
+    case bool(Bool)
+    case int(Int)
+    case bytes(Data)
+    case string(String)
+    case tuple([PickleValue])
+    case list(PickleList)
+    case global(module: String, name: String)
+    case object(PickleObject)
+    /// A MARK on the stack (never a finished value).
+    case mark
+
+    var kind: String {
+        switch self {
+        case .none: return "None"
+        case .bool: return "bool"
+        case .int: return "int"
+        case .bytes: return "bytes"
+        case .string: return "str"
+        case .tuple: return "tuple"
+        case .list: return "list"
+        case .global(let module, let name): return "\(module).\(name)"
+        case .object(let object): return "object from \(object.callable.kind)"
+        case .mark: return "mark"
+        }
+    }
+}
+
+final class PickleList {
+    var items: [PickleValue]
+    init(_ items: [PickleValue] = []) { self.items = items }
+}
+
+/// `callable(*arguments)` as REDUCE recorded it, with the state BUILD gave it.
+final class PickleObject {
+    let callable: PickleValue
+    let arguments: [PickleValue]
+    var state: PickleValue?
+    init(callable: PickleValue, arguments: [PickleValue]) {
+        self.callable = callable
+        self.arguments = arguments
+    }
+}
+
+/// A minimal pickle virtual machine for verification sets: the opcodes that protocol 2 (Python 2)
+/// and protocols 3-5 (Python 3) use for tuples, lists, bytes, booleans and NumPy arrays. Any other
+/// opcode, and any global outside NumPy's array reconstruction, is rejected with its byte offset:
+/// nothing is ever executed.
+struct PickleReader {
+    static let allowedGlobals: Set<String> = [
+        "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
+        "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
+        "numpy.ndarray", "numpy.dtype", "_codecs.encode", "__builtin__.bytes", "builtins.bytes",
+    ]
+
+    let bytes: [UInt8]
+    let file: String
+    private var position = 0
+    private var stack: [PickleValue] = []
+    private var memo: [Int: PickleValue] = [:]
+
+    init(bytes: [UInt8], file: String) {
+        self.bytes = bytes
+        self.file = file
+    }
+
+    /// Runs the pickle to its STOP opcode and returns the value left on the stack.
+    static func load(_ data: Data, file: String) throws -> PickleValue {
+        var reader = PickleReader(bytes: [UInt8](data), file: file)
+        return try reader.run()
+    }
+
+    private mutating func run() throws -> PickleValue {
+        while true {
+            let opcodeOffset = position
+            guard position < bytes.count else {
+                throw failure(at: position, "file truncated: expected an opcode, found the end of the file (no STOP)")
+            }
+            let opcode = bytes[position]
+            position += 1
+            switch opcode {
+            case 0x80:  // PROTO
+                let version = try readInteger(1, opcode: opcode, at: opcodeOffset)
+                guard version <= 5 else { throw failure(at: opcodeOffset, "unsupported pickle protocol \(version)") }
+            case 0x95:  // FRAME: a length prefix for the opcodes that follow; nothing to do
+                _ = try readInteger(8, opcode: opcode, at: opcodeOffset)
+            case 0x2E:  // STOP
+                guard stack.count == 1, let value = stack.first else {
+                    throw failure(at: opcodeOffset, "STOP with \(stack.count) values on the stack, expected 1")
+                }
+                if case .mark = value { throw failure(at: opcodeOffset, "STOP with an unclosed MARK") }
+                return value
+            case 0x28: stack.append(.mark)  // MARK
+            case 0x5D: stack.append(.list(PickleList()))  // EMPTY_LIST
+            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
+            case 0x4E: stack.append(.none)  // NONE
+            case 0x88: stack.append(.bool(true))  // NEWTRUE
+            case 0x89: stack.append(.bool(false))  // NEWFALSE
+            case 0x4B: stack.append(.int(try readInteger(1, opcode: opcode, at: opcodeOffset)))  // BININT1
+            case 0x4D: stack.append(.int(try readInteger(2, opcode: opcode, at: opcodeOffset)))  // BININT2
+            case 0x4A:  // BININT: signed 32-bit
+                stack.append(.int(Int(Int32(truncatingIfNeeded: try readInteger(4, opcode: opcode, at: opcodeOffset)))))
+            case 0x55, 0x43:  // SHORT_BINSTRING, SHORT_BINBYTES
+                let length = try readInteger(1, opcode: opcode, at: opcodeOffset)
+                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+            case 0x54, 0x42:  // BINSTRING (signed length), BINBYTES (unsigned length)
+                let length = try readInteger(4, opcode: opcode, at: opcodeOffset)
+                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+            case 0x8E, 0x96:  // BINBYTES8, BYTEARRAY8 (NumPy's in-band buffers with protocol 5)
+                let length = try readInteger(8, opcode: opcode, at: opcodeOffset)
+                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+            case 0x8C, 0x58:  // SHORT_BINUNICODE, BINUNICODE
+                let length = try readInteger(opcode == 0x8C ? 1 : 4, opcode: opcode, at: opcodeOffset)
+                let raw = try readBytes(length, opcode: opcode, at: opcodeOffset)
+                guard let text = String(bytes: raw, encoding: .utf8) else {
+                    throw failure(at: opcodeOffset, "string of \(length) bytes is not valid UTF-8")
+                }
+                stack.append(.string(text))
+            case 0x71, 0x72:  // BINPUT, LONG_BINPUT
+                let index = try readInteger(opcode == 0x71 ? 1 : 4, opcode: opcode, at: opcodeOffset)
+                memo[index] = try top(opcodeOffset)
+            case 0x94:  // MEMOIZE
+                memo[memo.count] = try top(opcodeOffset)
+            case 0x68, 0x6A:  // BINGET, LONG_BINGET
+                let index = try readInteger(opcode == 0x68 ? 1 : 4, opcode: opcode, at: opcodeOffset)
+                guard let value = memo[index] else { throw failure(at: opcodeOffset, "memo entry \(index) was never stored") }
+                stack.append(value)
+            case 0x61:  // APPEND
+                let item = try pop(opcodeOffset)
+                try list(at: stack.count - 1, opcodeOffset).items.append(item)
+            case 0x65:  // APPENDS
+                let items = try popToMark(opcodeOffset)
+                try list(at: stack.count - 1, opcodeOffset).items.append(contentsOf: items)
+            case 0x74: stack.append(.tuple(try popToMark(opcodeOffset)))  // TUPLE
+            case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
+                let count = Int(opcode - 0x84)
+                guard stack.count >= count else { throw failure(at: opcodeOffset, "needs \(count) values, the stack has \(stack.count)") }
+                let items = Array(stack.suffix(count))
+                for item in items { if case .mark = item { throw failure(at: opcodeOffset, "a MARK inside a tuple") } }
+                stack.removeLast(count)
+                stack.append(.tuple(items))
+            case 0x63:  // GLOBAL "module\nname\n"
+                let module = try readLine(opcode: opcode, at: opcodeOffset)
+                let name = try readLine(opcode: opcode, at: opcodeOffset)
+                stack.append(try global(module: module, name: name, at: opcodeOffset))
+            case 0x93:  // STACK_GLOBAL
+                let name = try pop(opcodeOffset), module = try pop(opcodeOffset)
+                guard case .string(let moduleName) = module, case .string(let globalName) = name else {
+                    throw failure(at: opcodeOffset, "STACK_GLOBAL needs two strings, found \(module.kind) and \(name.kind)")
+                }
+                stack.append(try global(module: moduleName, name: globalName, at: opcodeOffset))
+            case 0x52:  // REDUCE
+                let arguments = try pop(opcodeOffset), callable = try pop(opcodeOffset)
+                guard case .tuple(let values) = arguments, case .global = callable else {
+                    throw failure(at: opcodeOffset, "REDUCE needs a global and a tuple, found \(callable.kind) and \(arguments.kind)")
+                }
+                stack.append(try reduce(callable, values, at: opcodeOffset))
+            case 0x62:  // BUILD
+                let state = try pop(opcodeOffset)
+                guard case .object(let object) = try top(opcodeOffset) else {
+                    throw failure(at: opcodeOffset, "BUILD needs an object below its state")
+                }
+                object.state = state
+            default:
+                throw failure(at: opcodeOffset, String(format: "unsupported pickle opcode 0x%02X", opcode)
+                                  + (opcode >= 0x20 && opcode < 0x7F ? " ('\(Character(UnicodeScalar(opcode)))')" : "")
+                                  + " (a verification .bin holds only lists of bytes or NumPy arrays and booleans)")
+            }
+        }
+    }
+
+    private func global(module: String, name: String, at offset: Int) throws -> PickleValue {
+        guard Self.allowedGlobals.contains("\(module).\(name)") else {
+            throw failure(at: offset, "refusing global \(module).\(name) (only NumPy array reconstruction is allowed)")
+        }
+        return .global(module: module, name: name)
+    }
+
+    /// `_codecs.encode(text, 'latin1')` and `bytes()` are how Python 3 writes bytes under protocol 2:
+    /// evaluate them. Everything else stays a recorded call for the NumPy decoder.
+    private func reduce(_ callable: PickleValue, _ arguments: [PickleValue], at offset: Int) throws -> PickleValue {
+        if case .global(_, "bytes") = callable {
+            guard arguments.isEmpty else { throw failure(at: offset, "bytes() with arguments is not supported") }
+            return .bytes(Data())
+        }
+        if case .global("_codecs", "encode") = callable {
+            guard arguments.count == 2, case .string(let text) = arguments[0], case .string(let encoding) = arguments[1],
+                  encoding == "latin1" || encoding == "latin-1" else {
+                throw failure(at: offset, "_codecs.encode needs (str, 'latin1')")
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(text.unicodeScalars.count)
+            for scalar in text.unicodeScalars {
+                guard scalar.value < 256 else { throw failure(at: offset, "latin1 text holds U+\(String(scalar.value, radix: 16))") }
+                bytes.append(UInt8(scalar.value))
+            }
+            return .bytes(Data(bytes))
+        }
+        return .object(PickleObject(callable: callable, arguments: arguments))
+    }
+
+    private mutating func readBytes(_ count: Int, opcode: UInt8, at offset: Int) throws -> ArraySlice<UInt8> {
+        guard count >= 0, count <= bytes.count - position else {
+            throw failure(at: offset, String(format: "file truncated: opcode 0x%02X needs %d bytes, %d remain", opcode, count,
+                                             bytes.count - position))
+        }
+        defer { position += count }
+        return bytes[position..<(position + count)]
+    }
+
+    /// An unsigned little-endian integer of `size` bytes (lengths above Int.max are rejected).
+    private mutating func readInteger(_ size: Int, opcode: UInt8, at offset: Int) throws -> Int {
+        let raw = try readBytes(size, opcode: opcode, at: offset)
+        var value: UInt64 = 0
+        for (shift, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+        guard value <= UInt64(Int.max) else { throw failure(at: offset, "length \(value) is too large") }
+        return Int(value)
+    }
+
+    private mutating func readLine(opcode: UInt8, at offset: Int) throws -> String {
+        guard let end = bytes[position...].firstIndex(of: 0x0A) else {
+            throw failure(at: offset, "file truncated: GLOBAL name without a newline")
+        }
+        defer { position = end + 1 }
+        return String(decoding: bytes[position..<end], as: UTF8.self)
+    }
+
+    private func top(_ offset: Int) throws -> PickleValue {
+        guard let value = stack.last else { throw failure(at: offset, "the stack is empty") }
+        if case .mark = value { throw failure(at: offset, "expected a value, found a MARK") }
+        return value
+    }
+
+    private mutating func pop(_ offset: Int) throws -> PickleValue {
+        let value = try top(offset)
+        stack.removeLast()
+        return value
+    }
+
+    private mutating func popToMark(_ offset: Int) throws -> [PickleValue] {
+        guard let markIndex = stack.lastIndex(where: { if case .mark = $0 { return true } else { return false } }) else {
+            throw failure(at: offset, "no MARK on the stack")
+        }
+        let items = Array(stack[(markIndex + 1)...])
+        stack.removeSubrange(markIndex...)
+        return items
+    }
+
+    private func list(at index: Int, _ offset: Int) throws -> PickleList {
+        guard index >= 0, case .list(let list) = stack[index] else {
+            throw failure(at: offset, "APPEND needs a list, found \(index >= 0 ? stack[index].kind : "an empty stack")")
+        }
+        return list
+    }
+
+    private func failure(at offset: Int, _ message: String) -> DataFormatError {
+        DataFormatError(file: file, location: "byte \(offset)", message: message)
+    }
+}
+
+/// Writes pickles as Python 2's pickle module does with protocol 2 (the public .bin files' form).
+struct PickleWriter {
+    private(set) var bytes: [UInt8] = [0x80, 0x02]
+    private var memoCount = 0
+
+    /// Memoizes the object just written (Python 2 memoizes every string, list and tuple).
+    mutating func put() {
+        if memoCount < 256 {
+            bytes += [0x71, UInt8(memoCount)]
+        } else {
+            bytes.append(0x72)
+            bytes.appendLittleEndian(UInt32(memoCount))
+        }
+        memoCount += 1
+    }
+
+    mutating func string(_ data: Data) {
+        if data.count < 256 {
+            bytes += [0x55, UInt8(data.count)]
+        } else {
+            bytes.append(0x54)
+            bytes.appendLittleEndian(UInt32(data.count))
+        }
+        bytes.append(contentsOf: data)
+        put()
+    }
+
+    mutating func bool(_ value: Bool) { bytes.append(value ? 0x88 : 0x89) }
+
+    /// An empty list, then its items in batches of 1000 (MARK ... APPENDS; APPEND for a lone item).
+    mutating func list<Item>(_ items: [Item], _ writeItem: (inout PickleWriter, Item) -> Void) {
+        bytes.append(0x5D)
+        put()
+        var start = 0
+        while start < items.count {
+            let batch = items[start..<min(start + 1000, items.count)]
+            if batch.count == 1 {
+                writeItem(&self, batch.first!)
+                bytes.append(0x61)
+            } else {
+                bytes.append(0x28)
+                for item in batch { writeItem(&self, item) }
+                bytes.append(0x65)
+            }
+            start += batch.count
+        }
+    }
+
+    mutating func tuple2() {
+        bytes.append(0x86)
+        put()
+    }
+
+    mutating func stop() { bytes.append(0x2E) }
+}

@@ -1,0 +1,170 @@
+import Foundation
+
+/// Images in a RecordIO `.rec` + `.idx` pair, read by positional reads (never loaded whole), safe to
+/// read from many threads at once.
+///
+/// Two layouts are recognised: InsightFace's (record 0 has flag > 0 and labels [N+1, N+C+1]: images
+/// are keys 1...N, C identities) and im2rec's header-less one (every key in the .idx is an image).
+/// Opening scans every image's 24-byte header (a few bytes each) to learn and check the labels.
+public final class RecordIOSource: ImageSource, Sendable {
+    public enum Layout: Equatable, Sendable {
+        /// Header record 0 present: images are keys 1...N; `identityCount` from record 0.
+        case insightFace(identityCount: Int)
+        /// No header record: every key of the .idx is an image, classes = largest label + 1.
+        case headerless
+    }
+
+    public let recordURL: URL
+    public let indexURL: URL
+    public let layout: Layout
+    public let classCount: Int
+    private let file: PositionalFile
+    /// Per image, in key order.
+    private let keys: [Int]
+    private let offsets: [UInt64]
+    private let labels: [Int32]
+
+    public var count: Int { keys.count }
+
+    /// Opens `recordURL` with its index (by default the same path ending in `.idx`).
+    public init(recordURL: URL, indexURL: URL? = nil) throws {
+        let indexURL = indexURL ?? recordURL.deletingPathExtension().appendingPathExtension("idx")
+        self.recordURL = recordURL
+        self.indexURL = indexURL
+        let file = try PositionalFile(path: recordURL.path)
+        self.file = file
+        let index = try Self.readIndex(indexURL, recordSize: file.size, recordPath: recordURL.path)
+
+        var imageKeys: [Int]
+        var declaredClasses: Int?
+        var layout = Layout.headerless
+        if let headerOffset = index[0] {
+            let header = try RecordHeader.parse(try RecordIO.readRecord(from: file, at: headerOffset, what: "record 0"),
+                                                file: recordURL.path, what: "record 0")
+            if header.flag > 0, header.labels.count >= 2 {
+                let firstIdentity = header.labels[0], end = header.labels[1]
+                guard let imageEnd = Int(exactly: firstIdentity), let identityEnd = Int(exactly: end),
+                      imageEnd >= 1, identityEnd >= imageEnd else {
+                    throw DataFormatError(file: recordURL.path, location: "record 0",
+                                          message: "InsightFace header labels must be integers [N+1, N+C+1], found \(header.labels)")
+                }
+                layout = .insightFace(identityCount: identityEnd - imageEnd)
+                declaredClasses = identityEnd - imageEnd
+                imageKeys = Array(1..<imageEnd)
+                if let missing = imageKeys.first(where: { index[$0] == nil }) {
+                    throw DataFormatError(file: indexURL.path, message: "record 0 declares images 1...\(imageEnd - 1) "
+                                              + "but key \(missing) is not in the index")
+                }
+            } else {
+                imageKeys = index.keys.sorted()
+            }
+        } else {
+            imageKeys = index.keys.sorted()
+        }
+        self.layout = layout
+
+        var labels: [Int32] = []
+        labels.reserveCapacity(imageKeys.count)
+        var offsets: [UInt64] = []
+        offsets.reserveCapacity(imageKeys.count)
+        var largest = -1
+        for key in imageKeys {
+            let offset = index[key]!
+            let label = try Self.scanLabel(file, at: offset, key: key)
+            if let declaredClasses, label >= declaredClasses {
+                throw DataFormatError(file: recordURL.path, location: "record \(key)",
+                                      message: "label \(label) outside the class range 0..<\(declaredClasses) declared by record 0")
+            }
+            largest = max(largest, label)
+            labels.append(Int32(label))
+            offsets.append(offset)
+        }
+        guard !imageKeys.isEmpty else {
+            throw DataFormatError(file: recordURL.path, message: "no images (the index lists none)")
+        }
+        self.keys = imageKeys
+        self.offsets = offsets
+        self.labels = labels
+        self.classCount = declaredClasses ?? (largest + 1)
+    }
+
+    public func label(at index: Int) throws -> Int { Int(labels[index]) }
+
+    public func encodedImage(at index: Int) throws -> Data {
+        try record(at: index).image
+    }
+
+    /// The header and image bytes of image `index`.
+    public func record(at index: Int) throws -> (header: RecordHeader, image: Data) {
+        let what = "record \(keys[index])"
+        let payload = try RecordIO.readRecord(from: file, at: offsets[index], what: what)
+        let header = try RecordHeader.parse(payload, file: recordURL.path, what: what)
+        return (header, payload.subdata(in: (payload.startIndex + header.byteCount)..<payload.endIndex))
+    }
+
+    public func describe(_ index: Int) -> String { "\(recordURL.path) record \(keys[index])" }
+
+    /// Parses the .idx: one "key<TAB>offset" line per record, in any order.
+    static func readIndex(_ url: URL, recordSize: UInt64, recordPath: String) throws -> [Int: UInt64] {
+        let file: PositionalFile
+        do {
+            file = try PositionalFile(path: url.path)
+        } catch {
+            throw DataFormatError(file: url.path, message: "cannot open the index; a .rec needs its .idx next to it")
+        }
+        let text = String(decoding: try file.readExactly(Int(file.size), at: 0, what: "index"), as: UTF8.self)
+        var index: [Int: UInt64] = [:]
+        var lineNumber = 0
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " || $0 == "\r" })
+            if fields.isEmpty { continue }
+            guard fields.count == 2, let key = Int(fields[0]), let offset = UInt64(fields[1]), key >= 0 else {
+                throw DataFormatError(file: url.path, location: "line \(lineNumber)",
+                                      message: "expected \"key<TAB>byte offset\", found \"\(line.prefix(80))\"")
+            }
+            guard offset + 8 <= recordSize else {
+                throw DataFormatError(file: url.path, location: "line \(lineNumber)",
+                                      message: "offset \(offset) of key \(key) is past the end of \(recordPath) "
+                                          + "(\(recordSize) bytes): the .idx does not belong to this .rec, or the .rec is truncated")
+            }
+            guard index.updateValue(offset, forKey: key) == nil else {
+                throw DataFormatError(file: url.path, location: "line \(lineNumber)", message: "key \(key) appears twice")
+            }
+        }
+        return index
+    }
+
+    /// The class label of the record at `offset`, read from its first bytes when they hold it.
+    static func scanLabel(_ file: PositionalFile, at offset: UInt64, key: Int) throws -> Int {
+        let what = "record \(key)"
+        var buffer = [UInt8](repeating: 0, count: 8 + 28)
+        let got = try buffer.withUnsafeMutableBytes { try file.read(into: $0, at: offset) }
+        let head = Data(buffer[0..<got])
+        var value: Float?
+        if got >= 8 + 24, head.littleEndian(UInt32.self, at: 0) == RecordIO.magic {
+            let lrec = head.littleEndian(UInt32.self, at: 4)
+            let cflag = lrec >> 29, length = Int(lrec & (1 << 29 - 1))
+            guard offset + 8 + UInt64(length) <= file.size else {
+                throw DataFormatError(file: file.path, location: what,
+                                      message: "file truncated: the record needs \(length) bytes at byte \(offset + 8), "
+                                          + "the file has \(file.size) bytes")
+            }
+            let flag = Int(head.littleEndian(UInt32.self, at: 8))
+            let whole = cflag == 0 && 24 + 4 * flag <= length
+            let firstPart = cflag == 1 && length >= 28
+            if flag == 0, whole || firstPart {
+                value = Float(bitPattern: head.littleEndian(UInt32.self, at: 12))
+            } else if flag > 0, got >= 8 + 28, whole || firstPart {
+                value = Float(bitPattern: head.littleEndian(UInt32.self, at: 32))
+            }
+        }
+        // Otherwise read the whole record: it reports a wrong magic, a truncation or a bad flag precisely.
+        let label = try value ?? RecordHeader.parse(try RecordIO.readRecord(from: file, at: offset, what: what),
+                                                   file: file.path, what: what).classLabel
+        guard label >= 0, label < Float(Int32.max), label == label.rounded() else {
+            throw DataFormatError(file: file.path, location: what, message: "label \(label) is not a class index (a non-negative integer)")
+        }
+        return Int(label)
+    }
+}
