@@ -8,7 +8,7 @@ REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run test deps build release fixtures reference-deps bench clean
+.PHONY: run test deps build release fixtures reference-deps bench clean fuzz-smoke fuzz
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -45,8 +45,17 @@ bench: release
 	$(SWIFT) run -c release MHLRBenchmark
 	python3 scripts/bench/replay_bench.py .build/release/haarface
 
-test: deps
+test: deps fuzz-smoke
 	$(SWIFT) test --disable-swift-testing
+
+# libFuzzer runs of the RecordIO, pickle and NPY readers (Fuzz/run.sh): about 1 s each in `make test`;
+# `make fuzz` runs each for FUZZ_SECONDS (default 300) and keeps the corpus in .build-fuzz/corpus.
+FUZZ_SECONDS ?= 300
+fuzz-smoke: deps
+	Fuzz/run.sh smoke
+
+fuzz: deps
+	Fuzz/run.sh long $(FUZZ_SECONDS)
 
 # Regenerates every committed test fixture from its reference script (needs PyTorch, NumPy).
 fixtures: reference-deps

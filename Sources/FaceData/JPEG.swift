@@ -12,7 +12,7 @@ public struct JPEGError: Error, CustomStringConvertible {
 ///
 /// A codec owns TurboJPEG handles, which are not thread-safe: use one codec per thread.
 public final class JPEGCodec {
-    private let decoder: tjhandle
+    private var decoder: tjhandle
     private let encoder: tjhandle
 
     public init() {
@@ -37,7 +37,9 @@ public final class JPEGCodec {
         guard tjDecompressHeader3(decoder, base, UInt(bytes.count), &width, &height, &subsampling, &colorspace) == 0,
               width > 0, height > 0
         else {
-            throw JPEGError(source: source, reason: "not a JPEG (\(message(decoder)))")
+            let reason = message(decoder)
+            resetDecoder()
+            throw JPEGError(source: source, reason: "not a JPEG (\(reason))")
         }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         let status = pixels.withUnsafeMutableBufferPointer { out in
@@ -47,7 +49,9 @@ public final class JPEGCodec {
         // TurboJPEG reports warnings (e.g. premature end of data) with a non-zero status too;
         // a corrupt image must not pass silently, so every non-zero status is an error.
         guard status == 0 else {
-            throw JPEGError(source: source, reason: "corrupt JPEG (\(message(decoder)))")
+            let reason = message(decoder)
+            resetDecoder()
+            throw JPEGError(source: source, reason: "corrupt JPEG (\(reason))")
         }
         return RGBImage(width: Int(width), height: Int(height), pixels: pixels)
     }
@@ -70,6 +74,14 @@ public final class JPEGCodec {
             throw JPEGError(source: "encoder", reason: message(encoder))
         }
         return Data(bytes: output, count: Int(size))
+    }
+
+    /// After a failed decode libjpeg-turbo 2.1 can leave the handle mid-stream, so that the next good
+    /// image fails too ("missing SOS marker"): start again from a fresh handle.
+    private func resetDecoder() {
+        guard let fresh = tjInitDecompress() else { fatalError("TurboJPEG could not allocate a handle (out of memory)") }
+        tjDestroy(decoder)
+        decoder = fresh
     }
 
     private func message(_ handle: tjhandle) -> String {

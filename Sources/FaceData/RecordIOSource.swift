@@ -106,13 +106,13 @@ public final class RecordIOSource: ImageSource, Sendable {
 
     /// Parses the .idx: one "key<TAB>offset" line per record, in any order.
     static func readIndex(_ url: URL, recordSize: UInt64, recordPath: String) throws -> [Int: UInt64] {
-        let text: String
+        let file: PositionalFile
         do {
-            text = try String(contentsOf: url, encoding: .utf8)
+            file = try PositionalFile(path: url.path)
         } catch {
-            throw DataFormatError(file: url.path, message: "cannot read the index (\(error.localizedDescription)); "
-                                      + "a .rec needs its .idx next to it")
+            throw DataFormatError(file: url.path, message: "cannot open the index; a .rec needs its .idx next to it")
         }
+        let text = String(decoding: try file.readExactly(Int(file.size), at: 0, what: "index"), as: UTF8.self)
         var index: [Int: UInt64] = [:]
         var lineNumber = 0
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {

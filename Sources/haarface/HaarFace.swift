@@ -10,6 +10,7 @@ struct HaarFace: ParsableCommand {
             ReplayCommand.self,
             ScheduleCommand.self,
             DataCommand.self,
+            SynthCommand.self,
         ])
 }
 

@@ -28,3 +28,16 @@ final class JPEGTests: XCTestCase {
         }
     }
 }
+
+final class JPEGRecoveryTests: XCTestCase {
+    /// A failed decode must not poison the codec: the next good image decodes (libjpeg-turbo 2.1 otherwise
+    /// reports "missing SOS marker" for it).
+    func testGoodImageDecodesAfterAFailure() throws {
+        let codec = JPEGCodec()
+        let good = try makeJPEG(width: 16, height: 16, red: 200)
+        for bad in [good.prefix(good.count / 3), good.prefix(good.count - 20), Data([0xFF, 0xD8, 0xFF])] {
+            XCTAssertThrowsError(try codec.decode(bad, source: "bad"))
+            XCTAssertEqual(try codec.decode(good, source: "good").width, 16)
+        }
+    }
+}

@@ -5,7 +5,7 @@ re-joined with the magic word; MXNet's IRHeader 'IfQQ' + flag float32 labels; In
 record 0). Standard library only (Python 3.11, Debian).
 
   data_recordio.py read PREFIX [--hex]  prints every record of PREFIX.rec via PREFIX.idx as JSON
-  data_recordio.py fixtures           writes Tests/FaceDataTests/Fixtures/python_*.rec/.idx
+  data_recordio.py [fixtures]         writes Tests/FaceDataTests/Fixtures/python_*.rec/.idx
 """
 import hashlib
 import json
@@ -115,7 +115,7 @@ def pack(label, id1, image):
 
 
 def fixture_images():
-    """Tiny committed JPEGs (8x8, made by tests/fixtures of the Swift side would be circular, so PIL)."""
+    """Six 8x8 flat-colour JPEGs made by PIL (Debian python3-pil 9.4), independent of our encoder."""
     from PIL import Image  # Debian python3-pil 9.4
     import io
     images = []
@@ -162,7 +162,7 @@ def fixtures():
 if __name__ == "__main__":
     if sys.argv[1:2] == ["read"]:
         print(json.dumps(read(sys.argv[2], "--hex" in sys.argv[3:]), sort_keys=True))
-    elif sys.argv[1:2] == ["fixtures"]:
+    elif sys.argv[1:2] in (["fixtures"], []):  # make fixtures runs every script without arguments
         fixtures()
     else:
         sys.exit(__doc__)

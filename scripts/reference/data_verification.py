@@ -5,7 +5,7 @@ and NumPy, and writes the fixtures our reader must accept. Debian Python 3.11, N
   data_verification.py load BIN     pickle.load(f, encoding='bytes') as arcface_torch does; prints JSON
                                     (images as hex, flags, the opcodes the file uses)
   data_verification.py npy FILE     np.load; prints JSON (dtype, shape, values)
-  data_verification.py fixtures     writes Tests/FaceDataTests/Fixtures/{bin_*.bin, pair_label.npy}
+  data_verification.py [fixtures]   writes Tests/FaceDataTests/Fixtures/{bin_*.bin, pair_label.npy}
 """
 import json
 import os
@@ -79,7 +79,7 @@ if __name__ == "__main__":
         print(json.dumps(load(sys.argv[2])))
     elif sys.argv[1:2] == ["npy"]:
         print(json.dumps(npy(sys.argv[2])))
-    elif sys.argv[1:2] == ["fixtures"]:
+    elif sys.argv[1:2] in (["fixtures"], []):  # make fixtures runs every script without arguments
         fixtures()
     else:
         sys.exit(__doc__)
