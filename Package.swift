@@ -41,8 +41,8 @@ let package = Package(
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], exclude: ["Fixtures"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
