@@ -25,7 +25,7 @@ let package = Package(
 
         .target(name: "MHLR"),
         .target(name: "Plots"),
-        .target(name: "Engine", dependencies: ["CDNNL"]),
+        .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
         .target(name: "Training", dependencies: ["MHLR", "Plots", .product(name: "Yams", package: "Yams")]),
