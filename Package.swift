@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
-        .target(name: "Training", dependencies: ["MHLR", "Plots", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Training", dependencies: ["MHLR", "Plots", "Engine", "NN", "FaceData", .product(name: "Yams", package: "Yams")]),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
         .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),
