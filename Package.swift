@@ -5,6 +5,7 @@
 //   MHLR (schedulers, log replay)   Plots (SVG charts)
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
+//   FaceEval (verification 10-fold, ROC, IJB templates, face alignment)
 //   haarface (command-line tool)
 import PackageDescription
 
@@ -27,6 +28,7 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
+        .target(name: "FaceEval", dependencies: ["FaceData", "Plots"]),
 
         .executableTarget(
             name: "haarface",
@@ -35,11 +37,13 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
+        .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),
+        .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
     ],
     swiftLanguageModes: [.v5]
