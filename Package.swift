@@ -5,6 +5,7 @@
 //   MHLR (schedulers, log replay)   Plots (SVG charts)
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
+//   FaceEval (verification 10-fold, ROC, IJB templates, face alignment)
 //   haarface (command-line tool)
 import PackageDescription
 
@@ -28,23 +29,28 @@ let package = Package(
         .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
-        .target(name: "Training", dependencies: ["MHLR", "Plots", "Engine", "NN", "FaceData", .product(name: "Yams", package: "Yams")]),
+        .target(name: "FaceEval", dependencies: ["FaceData", "Plots"]),
+        .target(name: "Training", dependencies: [
+            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
+        ]),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
         .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),
         .executableTarget(
             name: "haarface",
             dependencies: [
-                "MHLR", "Plots", "Engine", "NN", "FaceData", "Training",
+                "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "Training",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
+        .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
+        .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
     ],
     swiftLanguageModes: [.v5]
