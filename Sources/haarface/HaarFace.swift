@@ -6,7 +6,7 @@ struct HaarFace: ParsableCommand {
         commandName: "haarface",
         abstract: "Face-recognition training with the MHLR learning-rate scheduler.",
         version: HaarFaceVersion.current,
-        subcommands: [])
+        subcommands: [BenchCommand.self])
 }
 
 enum HaarFaceVersion {
