@@ -54,7 +54,7 @@ public final class Conv2d: Module, UnaryLayer {
 
     /// input [N, in, H, W] -> [N, out, H', W'].
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let output = try conv2d(input, weight: weight.tensor, bias: bias?.tensor,
+        let output = try conv2d(input, weight: self.input(weight), bias: bias.map(self.input),
                                 stride: stride, padding: padding, groups: groups)
         lastOutputShape = output.shape
         return output
@@ -104,7 +104,7 @@ public final class BatchNorm: Module, UnaryLayer {
     /// input [N, C, H, W] or [N, C]; batch statistics in training mode (updating the running ones),
     /// running statistics in evaluation mode.
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let output = try batchNorm(input, weight: weight.tensor, bias: bias.tensor,
+        let output = try batchNorm(input, weight: self.input(weight), bias: self.input(bias),
                                    runningMean: runningMean, runningVar: runningVar, training: isTraining,
                                    momentum: momentum, epsilon: epsilon)
         if isTraining { numBatchesTracked.value += 1 }
@@ -123,7 +123,7 @@ public final class PReLU: Module, UnaryLayer {
     }
 
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        try prelu(input, weight: weight.tensor)
+        try prelu(input, weight: self.input(weight))
     }
 }
 
@@ -146,7 +146,7 @@ public final class Linear: Module, UnaryLayer {
 
     /// input [N, in] -> [N, out].
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        try linear(input, weight: weight.tensor, bias: bias?.tensor)
+        try linear(input, weight: self.input(weight), bias: bias.map(self.input))
     }
 }
 

@@ -49,6 +49,9 @@ open class Module {
     /// Whether the module is in training mode (batch statistics, dropout) or evaluation mode.
     /// Set it for a whole model with `train()` / `eval()`.
     public private(set) var isTraining = true
+    /// Whether forward passes record gradients for this module's parameters (PyTorch's
+    /// `requires_grad_`); off for pure inference, so no graph is kept. Set with `requireGradients(_:)`.
+    public private(set) var gradientsEnabled = true
     private var ownParameters: [Parameter] = []
     private var ownBuffers: [StateEntry] = []
     private var children: [Module] = []
@@ -110,6 +113,18 @@ open class Module {
     public func train(_ training: Bool = true) {
         isTraining = training
         for child in children { child.train(training) }
+    }
+
+    /// Turns gradient recording for the parameters of this module and its descendants on or off
+    /// (as `model.requires_grad_(enabled)`; parameters keep their trainability for optimisers).
+    public func requireGradients(_ enabled: Bool) {
+        gradientsEnabled = enabled
+        for child in children { child.requireGradients(enabled) }
+    }
+
+    /// The tensor a forward pass should use for `parameter`: itself, or a detached view when gradients are off.
+    public func input(_ parameter: Parameter) -> Tensor {
+        gradientsEnabled ? parameter.tensor : parameter.tensor.detached()
     }
 
     /// Evaluation mode: running statistics, no dropout.

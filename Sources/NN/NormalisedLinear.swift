@@ -17,7 +17,7 @@ public final class NormalisedLinear: Module, UnaryLayer {
 
     /// embeddings [N, features] -> cosines [N, classes].
     public func callAsFunction(_ embeddings: Tensor) throws -> Tensor {
-        try matmul(embeddings.normalizedRows(), weight.tensor.normalizedRows(), transposeB: true)
+        try matmul(embeddings.normalizedRows(), input(weight).normalizedRows(), transposeB: true)
     }
 
     /// Cross entropy of s * cos without a margin (the head HaarFace's benchmarks and fixtures use).

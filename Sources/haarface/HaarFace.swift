@@ -11,6 +11,7 @@ struct HaarFace: ParsableCommand {
             ScheduleCommand.self,
             DataCommand.self,
             SynthCommand.self,
+            BenchCommand.self,
         ])
 }
 
