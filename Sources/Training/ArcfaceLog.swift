@@ -20,8 +20,10 @@ public final class ArcfaceLog {
     private let startTime: Double
     private let startStep: Int
 
-    /// Opens (appending: a resumed run continues the same file) the log at `url`.
-    public init(url: URL, frequent: Int, batchSize: Int, totalSteps: Int, startStep: Int = 0, echo: Bool = true) throws {
+    /// Opens the log at `url` for appending; a resumed run passes the size the log had at its checkpoint,
+    /// and lines written after it are cut off.
+    public init(url: URL, frequent: Int, batchSize: Int, totalSteps: Int, startStep: Int = 0, truncatingTo size: UInt64? = nil,
+                echo: Bool = true) throws {
         if !FileManager.default.fileExists(atPath: url.path) {
             guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
                 throw ConfigError(file: url.path, message: "cannot create the training log")
@@ -30,7 +32,8 @@ public final class ArcfaceLog {
         guard let handle = FileHandle(forWritingAtPath: url.path) else {
             throw ConfigError(file: url.path, message: "cannot open the training log for writing")
         }
-        handle.seekToEndOfFile()
+        if let size { try handle.truncate(atOffset: size) }
+        try handle.seekToEnd()
         self.handle = handle
         self.url = url
         self.frequent = frequent
@@ -42,6 +45,9 @@ public final class ArcfaceLog {
     }
 
     deinit { try? handle.close() }
+
+    /// The log's size in bytes (everything written so far is in the file).
+    public var size: UInt64 { (try? handle.offset()) ?? 0 }
 
     /// Records the loss of `globalStep` (1-based) and writes a line when one is due.
     public func step(_ globalStep: Int, loss: Double, learningRate: Double, epoch: Int) {
@@ -64,14 +70,6 @@ public final class ArcfaceLog {
         lossSum = 0
         lossCount = 0
         lastLineTime = now
-    }
-
-    /// The verification lines insightface prints for one target at one step.
-    public func verification(target: String, step: Int, xNorm: Double, accuracy: Double, standardDeviation: Double,
-                             highest: Double) {
-        write(String(format: "[%@][%d]XNorm: %f", target, step, xNorm))
-        write(String(format: "[%@][%d]Accuracy-Flip: %1.5f+-%1.5f", target, step, accuracy, standardDeviation))
-        write(String(format: "[%@][%d]Accuracy-Highest: %1.5f", target, step, highest))
     }
 
     /// Any other line (configuration, events), with the same prefix.

@@ -12,6 +12,7 @@ struct HaarFace: ParsableCommand {
             DataCommand.self,
             SynthCommand.self,
             BenchCommand.self,
+            TrainCommand.self,
         ])
 }
 

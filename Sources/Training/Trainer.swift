@@ -1,0 +1,330 @@
+import Engine
+import FaceData
+import FaceEval
+import Foundation
+import MHLR
+import NN
+
+/// A run that cannot continue: names the step and what went wrong, and where the last good state is.
+public struct TrainingError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// What a finished (or stopped) run measured.
+public struct TrainingSummary: Codable, Sendable {
+    public var steps: Int
+    public var epochs: Int
+    public var imagesPerSecond: Double
+    /// Share of the step's wall time spent outside forward, backward and the optimiser (data, loss
+    /// read-back, scheduler, logging).
+    public var overheadFraction: Double
+    public var finalLoss: Double
+    public var finalLearningRate: Double
+    public var learningRateChanges: Int
+    public var skippedNonFiniteSteps: Int
+    public var skippedBadImages: Int
+    public var verifications: [VerificationRecord]
+    public var trainingSeconds: Double
+    public var output: String
+}
+
+/// arcface_torch's training loop (train_v2.py) with a HaarFace scheduler: each step runs the backbone, the
+/// margin-softmax head with Partial FC, backward, clips the backbone's gradient norm at 5, steps SGD (every
+/// `gradient_acc` steps), then feeds the step's loss to the scheduler, which sets the next step's LR.
+public final class Trainer {
+    public struct Options {
+        public var resume = false
+        /// Draw a progress line on standard error (when it is a terminal).
+        public var showProgress = true
+        /// Also print training.log's lines on standard output.
+        public var echoLog = true
+        public init() {}
+    }
+
+    public let config: TrainingConfig
+    public let outputDirectory: URL
+    private let options: Options
+    private let data: TrainingData
+    private let backbone: any UnaryLayer
+    private let head: PartialFC
+    private let optimizer: SGD
+    private let loader: Loader
+    private let log: ArcfaceLog
+    private let metrics: MetricsFile
+    private let checkpoints: CheckpointStore
+    private let totalSteps: Int
+    private let validation: [(name: String, images: [RGBImage], sameIdentity: [Bool])]
+    private let progress: ProgressLine?
+
+    private var state: TrainerState
+
+    /// Sets up a run: resolves the data (generating the synthetic default if needed), builds the model, head,
+    /// optimiser and scheduler, and, with `options.resume`, restores the newest checkpoint in the output folder.
+    public init(config: TrainingConfig, synthetic: SynthConfig, options: Options = Options()) throws {
+        var config = config
+        outputDirectory = URL(fileURLWithPath: config.output)
+        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
+        checkpoints = CheckpointStore(directory: outputDirectory)
+        var restored: (state: TrainerState, folder: URL)?
+        if options.resume {
+            guard let folder = checkpoints.latest() else {
+                throw TrainingError(description: "\(outputDirectory.path): --resume found no checkpoint to resume from")
+            }
+            let stateURL = folder.appendingPathComponent("trainer.json")
+            do {
+                restored = (try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)), folder)
+            } catch {
+                throw TrainingError(description: "\(stateURL.path): not a readable trainer state (\(error))")
+            }
+            config = restored!.state.config
+        }
+        try config.validate()
+        self.config = config
+        self.options = options
+
+        var notes: [String] = []
+        data = try TrainingData.resolve(config, synthetic: synthetic, outputDirectory: outputDirectory) { notes.append($0) }
+        let codec = JPEGCodec()
+        validation = try data.validation.map { set in
+            let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
+                try codec.decode(bytes, source: "\(set.name) image \(index)")
+            }
+            return (set.name, images, set.sameIdentity)
+        }
+
+        backbone = try Backbone.make(network: config.network, embeddingSize: config.embeddingSize,
+                                     imageSize: config.imageSize, seed: config.seed)
+        let margin = try CombinedMargin(scale: Float(config.scale), m1: Float(config.marginList[0]), m2: Float(config.marginList[1]),
+                                    m3: Float(config.marginList[2]),
+                                    interclassFilteringThreshold: Float(config.interclassFilteringThreshold),
+                                    derivative: config.exactMarginGradient ? .exact : .constantShift)
+        head = try PartialFC(margin: margin, embeddingSize: config.embeddingSize, classCount: data.source.classCount,
+                             sampleRate: config.sampleRate, seed: config.seed &+ 1)
+        let groups = [
+            SGD.ParameterGroup(parameters: backbone.trainableParameters, learningRate: Float(config.lr),
+                               momentum: Float(config.momentum), weightDecay: Float(config.weightDecay)),
+            SGD.ParameterGroup(parameters: [head.weight], learningRate: Float(config.lr),
+                               momentum: Float(config.momentum), weightDecay: Float(config.weightDecay)),
+        ]
+        optimizer = try SGD(groups: groups)
+
+        let loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
+                                          imageHeight: config.imageSize, seed: config.seed,
+                                          workerCount: max(1, config.numWorkers), skipBadImages: config.skipBadImages)
+        loader = try Loader(source: data.source, options: loaderOptions, resumeFrom: restored?.state.loader ?? LoaderState())
+        guard loader.batchesPerEpoch > 0 else {
+            throw TrainingError(description: "\(data.summary): fewer images than one batch of \(config.batchSize)")
+        }
+        totalSteps = loader.batchesPerEpoch * config.numEpoch
+
+        var spec = config.scheduler
+        if spec.kind == .poly && spec.warmupSteps == nil { spec.warmupSteps = config.warmupEpoch * loader.batchesPerEpoch }
+        let scheduler: AnyScheduler
+        do {
+            scheduler = try spec.makeScheduler(defaultTotalSteps: totalSteps, defaultBaseLR: config.lr)
+        } catch {
+            throw ConfigError(file: "config", message: "scheduler: \(error)")
+        }
+
+        if let (saved, folder) = restored {
+            state = saved
+            try backbone.loadState(contentsOf: folder.appendingPathComponent("backbone.safetensors"))
+            try head.loadWeight(contentsOf: folder.appendingPathComponent("head.safetensors"))
+            head.generator = saved.headGenerator
+            let moments = try SafeTensors.read(contentsOf: folder.appendingPathComponent("optimizer.safetensors"))
+            optimizer.momentumBuffers = moments.tensors.mapValues { $0.floats() }
+        } else {
+            state = TrainerState(config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(scheduler),
+                                 trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator,
+                                 verifications: [], highestAccuracy: [:], skippedNonFiniteSteps: 0, skippedBadImages: 0,
+                                 logBytes: 0, metricsBytes: 0, trainingSeconds: 0)
+        }
+        log = try ArcfaceLog(url: outputDirectory.appendingPathComponent("training.log"), frequent: config.frequent,
+                             batchSize: config.batchSize, totalSteps: totalSteps, startStep: state.globalStep,
+                             truncatingTo: restored == nil ? nil : state.logBytes, echo: options.echoLog)
+        metrics = try MetricsFile(url: outputDirectory.appendingPathComponent("metrics.csv"),
+                                  truncatingTo: restored == nil ? nil : state.metricsBytes)
+        progress = options.showProgress && isatty(2) == 1 ? ProgressLine() : nil
+
+        if let restored {
+            log.write("resumed from \(restored.folder.path) at step \(state.globalStep)")
+        } else {
+            for note in notes { log.write(note) }
+            log.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all")
+            log.write(String(format: "network %@ (%.2fM parameters) at %dx%d, embedding %d, margin %@, sample_rate %g, scheduler %@",
+                             config.network, Double(backbone.parameterCount) / 1e6, config.imageSize, config.imageSize,
+                             config.embeddingSize, "\(config.marginList)", config.sampleRate, scheduler.kindName))
+        }
+    }
+
+    /// Trains to the end of the last epoch, writing checkpoints, logs and the report.
+    @discardableResult
+    public func run() throws -> TrainingSummary {
+        let runStart = Self.now()
+        let startSeconds = state.trainingSeconds
+        var engineSeconds = 0.0, stepSeconds = 0.0, lastLoss = Double.nan
+        var imagesPerSecond: [Double] = []
+        backbone.train()
+        while state.globalStep < totalSteps {
+            let stepStart = Self.now()
+            let batch = try loader.next()
+            let step = state.globalStep + 1
+            let learningRate = state.schedule.scheduler.learningRate
+            for index in optimizer.groups.indices { optimizer.groups[index].learningRate = Float(learningRate) }
+
+            let engineStart = Self.now()
+            let images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
+            let labels = batch.labels.map(Int.init)
+            let loss = try head.loss(try backbone(images), labels: labels)
+            let lossValue = Double(try loss.item())
+            if lossValue.isFinite {
+                try loss.backward()
+                if step % config.gradientAcc == 0 {
+                    _ = clipGradNorm(backbone.trainableParameters, maxNorm: 5)
+                    optimizer.step()
+                    optimizer.zeroGrad()
+                }
+            } else if config.skipNonfinite {
+                state.skippedNonFiniteSteps += 1
+                log.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
+            } else {
+                log.write("step \(step): the loss is \(lossValue); stopping")
+                progress?.finish()
+                let last = checkpoints.latest().map { "the last good checkpoint is \($0.path); continue with --resume" }
+                    ?? "no checkpoint was written yet"
+                throw TrainingError(description: "step \(step) (epoch \(batch.epoch)): the loss is \(lossValue), not a number; "
+                    + "stopped before updating the weights, \(last), or pass --skip-nonfinite to skip such steps")
+            }
+            engineSeconds += Self.now() - engineStart
+
+            state.globalStep = step
+            state.loader = loader.state
+            state.skippedBadImages += batch.skipped.count
+            let nextLR = state.schedule.step(loss: lossValue)
+            state.trace.record(step: step, scheduler: state.schedule.scheduler, force: step == totalSteps)
+            log.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
+            let seconds = Self.now() - stepStart
+            stepSeconds += seconds
+            imagesPerSecond.append(Double(batch.labels.count) / seconds)
+            metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
+                           imagesPerSecond: Double(batch.labels.count) / seconds)
+            if lossValue.isFinite { lastLoss = lossValue }
+            progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
+                             learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
+
+            if step % config.verbose == 0 || step == totalSteps { try verify(step: step) }
+            if (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) || step == totalSteps {
+                state.trainingSeconds = startSeconds + Self.now() - runStart
+                try saveCheckpoint()
+            }
+        }
+        progress?.finish()
+        try backbone.saveState(to: outputDirectory.appendingPathComponent("model.safetensors"), metadata: modelMetadata)
+
+        let summary = TrainingSummary(
+            steps: state.globalStep, epochs: config.numEpoch, imagesPerSecond: imagesPerSecond.median,
+            overheadFraction: stepSeconds > 0 ? max(0, 1 - engineSeconds / stepSeconds) : 0, finalLoss: lastLoss,
+            finalLearningRate: state.schedule.scheduler.learningRate, learningRateChanges: state.schedule.events.count,
+            skippedNonFiniteSteps: state.skippedNonFiniteSteps, skippedBadImages: state.skippedBadImages,
+            verifications: state.verifications, trainingSeconds: startSeconds + Self.now() - runStart,
+            output: outputDirectory.path)
+        try writeReport(summary)
+        return summary
+    }
+
+    /// The safetensors metadata that lets `--checkpoint` commands rebuild the network.
+    var modelMetadata: [String: String] {
+        ["format": "pt", "network": config.network, "embedding_size": "\(config.embeddingSize)",
+         "image_size": "\(config.imageSize)", "producer": "haarface"]
+    }
+
+    private func verify(step: Int) throws {
+        let embedder = BackboneEmbedder(backbone: backbone, imageSize: config.imageSize)
+        for set in validation {
+            let report = try Verification.evaluate(images: set.images, isSame: set.sameIdentity, embedder: embedder)
+            let highest = max(state.highestAccuracy[set.name] ?? 0, report.accuracyMean)
+            state.highestAccuracy[set.name] = highest
+            for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { log.write(line) }
+            log.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
+            state.verifications.append(VerificationRecord(step: step, target: set.name, accuracy: report.accuracyMean,
+                                                          standardDeviation: report.accuracyStandardDeviation,
+                                                          xNorm: report.xNorm))
+        }
+    }
+
+    private func saveCheckpoint() throws {
+        state.headGenerator = head.generator
+        state.metricsBytes = try metrics.flush()
+        state.logBytes = log.size
+        var moments = SafeTensors()
+        let shapes = Dictionary(optimizer.groups.flatMap(\.parameters).map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        for (name, values) in optimizer.momentumBuffers { moments[name] = SafeTensor(float32: values, shape: shapes[name] ?? [values.count]) }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try checkpoints.write([
+            "backbone.safetensors": Data(backbone.stateTensors(metadata: modelMetadata).encoded()),
+            "head.safetensors": Data(SafeTensors(tensors: [head.weight.name: SafeTensor(float32: head.weight.values,
+                                                                                        shape: head.weight.shape)]).encoded()),
+            "optimizer.safetensors": Data(moments.encoded()),
+            "trainer.json": try encoder.encode(state),
+        ])
+    }
+
+    private func writeReport(_ summary: TrainingSummary) throws {
+        let metricsLog = try? TrainingLog(contentsOf: outputDirectory.appendingPathComponent("metrics.csv"))
+        var schedule = ScheduleFigure(
+            title: "haarface train: \(config.network) at \(config.imageSize)x\(config.imageSize), \(summary.steps) steps",
+            loss: metricsLog?.entries.map { (Double($0.step), $0.loss) } ?? [],
+            initialLR: config.lr, scheduler: state.schedule.scheduler, trace: state.trace, events: state.schedule.events)
+        schedule.initialLR = state.schedule.events.first?.oldLR ?? state.schedule.scheduler.learningRate
+        var report = TrainingReport(
+            title: "HaarFace training report",
+            settings: [("network", config.network), ("image size", "\(config.imageSize)"), ("data", data.summary),
+                       ("batch size", "\(config.batchSize)"), ("epochs", "\(config.numEpoch)"), ("base LR", "\(config.lr)"),
+                       ("margin (m1, m2, m3), s", "\(config.marginList), \(config.scale)"),
+                       ("sample rate", "\(config.sampleRate)"), ("scheduler", state.schedule.scheduler.kindName)],
+            figures: [("steps", "\(summary.steps)"),
+                      ("training time", String(format: "%.1f s", summary.trainingSeconds)),
+                      ("images/s (median step)", String(format: "%.1f", summary.imagesPerSecond)),
+                      ("trainer overhead (outside forward/backward/SGD)", String(format: "%.1f%%", 100 * summary.overheadFraction)),
+                      ("final loss", String(format: "%.4f", summary.finalLoss)),
+                      ("final LR", "\(summary.finalLearningRate)"),
+                      ("LR changes", "\(summary.learningRateChanges)"),
+                      ("skipped non-finite steps", "\(summary.skippedNonFiniteSteps)"),
+                      ("skipped bad images", "\(summary.skippedBadImages)")],
+            schedule: schedule, verifications: state.verifications)
+        for (name, highest) in state.highestAccuracy.sorted(by: { $0.key < $1.key }) {
+            report.figures.append(("\(name) best accuracy", String(format: "%.2f%%", 100 * highest)))
+        }
+        try report.write(to: outputDirectory)
+    }
+
+    static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+}
+
+extension PartialFC {
+    /// Loads the class centres saved by a checkpoint (key = the weight's name, shape checked).
+    func loadWeight(contentsOf url: URL) throws {
+        let file = try SafeTensors.read(contentsOf: url)
+        guard let tensor = file[weight.name], tensor.shape == weight.shape else {
+            throw TrainingError(description: "\(url.path): expected tensor '\(weight.name)' of shape \(weight.shape)")
+        }
+        weight.values = tensor.floats()
+    }
+}
+
+extension Array where Element == Double {
+    var median: Double {
+        guard !isEmpty else { return 0 }
+        let sorted = self.sorted()
+        return count % 2 == 1 ? sorted[count / 2] : (sorted[count / 2 - 1] + sorted[count / 2]) / 2
+    }
+}
+
+extension ArraySlice where Element == Double {
+    var median: Double { Array(self).median }
+}

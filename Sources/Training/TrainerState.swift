@@ -1,0 +1,28 @@
+import FaceData
+import MHLR
+import NN
+
+/// Everything beyond the tensors that a resumed run needs to continue exactly where the checkpoint was
+/// taken: written as `trainer.json` in each checkpoint.
+struct TrainerState: Codable {
+    var format = "haarface-trainer-1"
+    var config: TrainingConfig
+    /// Steps completed.
+    var globalStep: Int
+    /// Where the loader resumes: the batch after the last one trained on.
+    var loader: LoaderState
+    var schedule: ScheduleRecorder<AnyScheduler>
+    var trace: ScheduleTrace
+    /// Partial FC's class-sampling stream.
+    var headGenerator: HeadRandom
+    var verifications: [VerificationRecord]
+    var highestAccuracy: [String: Double]
+    var skippedNonFiniteSteps: Int
+    var skippedBadImages: Int
+    /// Sizes of training.log and metrics.csv at the checkpoint: a resumed run cuts both back to them, so
+    /// that steps after the checkpoint are not logged twice.
+    var logBytes: UInt64
+    var metricsBytes: UInt64
+    /// Wall-clock seconds spent training before this checkpoint.
+    var trainingSeconds: Double
+}
