@@ -75,26 +75,28 @@ public struct MHLR: LearningRateScheduler, Equatable {
         box = .make(HaarDetector(baseLR: baseLR, configuration: configuration))
     }
 
-    public var baseLR: Double { box.value.baseLR }
-    public var configuration: Configuration { box.value.configuration }
-    public var learningRate: Double { box.value.learningRate }
-    public var stepsFed: Int { box.value.stepsFed }
-    public var nonFiniteLosses: Int { box.value.nonFiniteLosses }
+    public var baseLR: Double { box.read { $0.baseLR } }
+    public var configuration: Configuration { box.read { $0.configuration } }
+    public var learningRate: Double { box.read { $0.learningRate } }
+    public var stepsFed: Int { box.read { $0.stepsFed } }
+    public var nonFiniteLosses: Int { box.read { $0.nonFiniteLosses } }
     /// The latest smoothed loss (A_i or E_i); nil until defined.
-    public var smoothedLoss: Double? { box.value.smoothedLoss }
+    public var smoothedLoss: Double? { box.read { $0.smoothedLoss } }
     /// The latest Haar response H_i; nil until defined.
-    public var haarResponse: Double? { box.value.haarResponse }
+    public var haarResponse: Double? { box.read { $0.haarResponse } }
     /// Consecutive responses below the threshold since the last decay ("count" in mhlr.md).
-    public var stepsBelowThreshold: Int { box.value.stepsBelowThreshold }
+    public var stepsBelowThreshold: Int { box.read { $0.stepsBelowThreshold } }
     /// Decays since the plateau began ("w" in mhlr.md); reset by a restart or a response above threshold.
-    public var decaysInPlateau: Int { box.value.decaysInPlateau }
+    public var decaysInPlateau: Int { box.read { $0.decaysInPlateau } }
 
     public mutating func step(loss: Double) -> Double {
-        if !isKnownUniquelyReferenced(&box) { box = .make(box.value) }
+        if !isKnownUniquelyReferenced(&box) { box = .make(box.read { copy $0 }) }
         return box.mutate { $0.step(loss: loss) }
     }
 
-    public static func == (lhs: MHLR, rhs: MHLR) -> Bool { lhs.box === rhs.box || lhs.box.value == rhs.box.value }
+    public static func == (lhs: MHLR, rhs: MHLR) -> Bool {
+        lhs.box === rhs.box || lhs.box.read { left in rhs.box.read { right in left == right } }
+    }
 }
 
 extension MHLR {
@@ -104,6 +106,6 @@ extension MHLR {
     }
 
     public func encode(to encoder: Encoder) throws {
-        try box.value.encode(to: encoder)
+        try box.read { try $0.encode(to: encoder) }
     }
 }
