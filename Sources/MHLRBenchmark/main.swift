@@ -136,6 +136,9 @@ time("MHLR exponential(0.001) m=4000", {
 time("AnyScheduler.mhlr box m=4000", {
     AnyScheduler.mhlr(try! MHLR(baseLR: 0.02, configuration: .init(windowSteps: window)))
 }, losses: losses)
+time("ScheduleRecorder<AnyScheduler>.mhlr box m=4000", {
+    ScheduleRecorder(AnyScheduler.mhlr(try! MHLR(baseLR: 0.02, configuration: .init(windowSteps: window))))
+}, losses: losses)
 time("FastFace T=10^7", { try! FastFace(baseLR: 0.02, configuration: .init(totalSteps: 10_000_000)) }, losses: losses)
 
 // The O(m) recomputation, after its 2m-step start, on the same losses: ns per step and the ratio.
