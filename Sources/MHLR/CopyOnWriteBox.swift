@@ -2,7 +2,7 @@
 /// unless `isKnownUniquelyReferenced` says it is the only owner.
 ///
 /// Built on `ManagedBuffer` (the value is its header, no elements) so the hot path reaches the value through
-/// its addressors, without the dynamic exclusivity checks a class's stored property would cost every step.
+/// a pointer to its header, without the dynamic exclusivity checks a stored-property access would cost.
 /// ManagedBuffer is not Sendable; owners mark the stored box `nonisolated(unsafe)`, which is sound because a
 /// box reachable from more than one value is never mutated (the copy-on-write rule), so sharing one across
 /// threads only ever reads it.

@@ -105,7 +105,6 @@ struct HaarDetector: Equatable, Sendable {
     }
 }
 
-
 extension HaarDetector: Codable {
     private enum CodingKeys: String, CodingKey {
         case baseLR, configuration, learningRate, stepsFed, nonFiniteLosses, smoothedLoss, haarResponse
