@@ -21,9 +21,42 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         }
     }
 
-    public var learningRate: Double { base.learningRate }
-    public var stepsFed: Int { base.stepsFed }
-    public var nonFiniteLosses: Int { base.nonFiniteLosses }
+    // Switches rather than `base`, which would box the payload in an existential on every read.
+    public var learningRate: Double {
+        switch self {
+        case .mhlr(let s): return s.learningRate
+        case .fastFace(let s): return s.learningRate
+        case .polynomial(let s): return s.learningRate
+        case .multiStep(let s): return s.learningRate
+        case .cosine(let s): return s.learningRate
+        case .plateau(let s): return s.learningRate
+        case .constant(let s): return s.learningRate
+        }
+    }
+
+    public var stepsFed: Int {
+        switch self {
+        case .mhlr(let s): return s.stepsFed
+        case .fastFace(let s): return s.stepsFed
+        case .polynomial(let s): return s.stepsFed
+        case .multiStep(let s): return s.stepsFed
+        case .cosine(let s): return s.stepsFed
+        case .plateau(let s): return s.stepsFed
+        case .constant(let s): return s.stepsFed
+        }
+    }
+
+    public var nonFiniteLosses: Int {
+        switch self {
+        case .mhlr(let s): return s.nonFiniteLosses
+        case .fastFace(let s): return s.nonFiniteLosses
+        case .polynomial(let s): return s.nonFiniteLosses
+        case .multiStep(let s): return s.nonFiniteLosses
+        case .cosine(let s): return s.nonFiniteLosses
+        case .plateau(let s): return s.nonFiniteLosses
+        case .constant(let s): return s.nonFiniteLosses
+        }
+    }
 
     /// Steps the wrapped scheduler in place: `self` is consumed, so the payload is moved out (its ring
     /// buffers stay uniquely referenced and are not copied), stepped, and moved back.

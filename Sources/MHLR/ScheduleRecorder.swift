@@ -22,3 +22,10 @@ public struct ScheduleRecorder<Scheduler: LearningRateScheduler>: Codable, Senda
 }
 
 extension ScheduleRecorder: Equatable where Scheduler: Equatable {}
+
+/// A recorder is itself a scheduler, so it can stand wherever one is expected (a trainer, a benchmark).
+extension ScheduleRecorder: LearningRateScheduler {
+    public var learningRate: Double { scheduler.learningRate }
+    public var stepsFed: Int { scheduler.stepsFed }
+    public var nonFiniteLosses: Int { scheduler.nonFiniteLosses }
+}

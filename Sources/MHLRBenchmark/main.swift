@@ -1,5 +1,5 @@
 // Throughput of the MHLR schedulers: ns per `step(loss:)`.
-// Run: swift run -c release MHLRBenchmark [steps] [repetitions]
+// Run: swift run -c release MHLRBenchmark [steps] [repetitions] [name filter]
 // Each scheduler is first checked against step numbers derived from mhlr.md, then timed on a noisy
 // decaying loss signal; the median over repetitions is reported, and every LR is summed into a checksum
 // that is printed, so the optimiser cannot drop the work.
@@ -9,6 +9,8 @@ import MHLR
 let arguments = CommandLine.arguments
 let stepsPerRun = arguments.count > 1 ? Int(arguments[1]) ?? 10_000_000 : 10_000_000
 let repetitions = arguments.count > 2 ? Int(arguments[2]) ?? 5 : 5
+/// Only the timings whose name contains this (e.g. "FastFace"); all when absent.
+let only = arguments.count > 3 ? arguments[3] : nil
 
 /// Losses that fall with noise and restart every 50k steps, so the detectors take real decisions.
 func makeLosses(count: Int) -> [Double] {
@@ -51,6 +53,7 @@ func threadCPUTimeNanoseconds() -> UInt64 {
 /// Median ns per step (thread CPU time, and wall clock) over `repetitions` runs of `stepsPerRun` steps,
 /// each on a fresh scheduler.
 func time<S: LearningRateScheduler>(_ name: String, _ make: () -> S, losses: [Double]) {
+    if let only, !name.contains(only) { return }
     let mask = losses.count - 1
     var cpuTimings: [Double] = []
     var wallTimings: [Double] = []
@@ -133,10 +136,13 @@ time("MHLR exponential(0.001) m=4000", {
 time("AnyScheduler.mhlr box m=4000", {
     AnyScheduler.mhlr(try! MHLR(baseLR: 0.02, configuration: .init(windowSteps: window)))
 }, losses: losses)
+time("ScheduleRecorder<AnyScheduler>.mhlr box m=4000", {
+    ScheduleRecorder(AnyScheduler.mhlr(try! MHLR(baseLR: 0.02, configuration: .init(windowSteps: window))))
+}, losses: losses)
 time("FastFace T=10^7", { try! FastFace(baseLR: 0.02, configuration: .init(totalSteps: 10_000_000)) }, losses: losses)
 
 // The O(m) recomputation, after its 2m-step start, on the same losses: ns per step and the ratio.
-do {
+if only == nil || "O(m) recomputation".contains(only!) {
     var naive = RecomputingHaar(windowSteps: window, threshold: 0.06)
     var fast = try MHLR(baseLR: 0.02, configuration: .init(windowSteps: window, restartAfter: nil))
     for index in 0..<(2 * window) {

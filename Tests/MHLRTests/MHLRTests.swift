@@ -81,4 +81,19 @@ final class MHLRTests: XCTestCase {
         XCTAssertEqual(MHLR.Configuration.publishedWindowSteps(totalSteps: 100_000), 1500)
         XCTAssertEqual(MHLR.Configuration.publishedWindowSteps(totalSteps: 10), 2)
     }
+
+    /// MHLR keeps its state in a copy-on-write box: copies must still behave as independent values.
+    func testCopiesAreIndependent() throws {
+        var original = try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 2, patienceSteps: 0))
+        for _ in 1...4 { _ = original.step(loss: 1) }
+        let snapshot = original
+        var copy = original
+        for _ in 1...3 { _ = copy.step(loss: 1) }
+        XCTAssertEqual(original, snapshot)
+        XCTAssertEqual(original.stepsFed, 4)
+        XCTAssertEqual(copy.stepsFed, 7)
+        XCTAssertNotEqual(copy, original)
+        XCTAssertEqual(original.learningRate, 0.1)
+        XCTAssertLessThan(copy.learningRate, 0.1)
+    }
 }
