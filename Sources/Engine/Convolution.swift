@@ -42,22 +42,36 @@ private struct ConvGeometry: CustomStringConvertible {
     var paddings: [Int64] { [Int64(padding), Int64(padding)] }
     var biasDesc: MemoryDesc { get throws { hasBias ? try .plain([weight[0]]) : MemoryDesc(raw: dnnl_memory_desc_t()) } }
 
+    /// Activations use nChw16c whenever the channels fill 16-blocks: with format_tag any, oneDNN picks nhwc
+    /// for some shapes (1x1 convolutions), which would force reorders against the 3x3 convolutions and
+    /// batch norms around them. If nChw16c only has a reference kernel for a shape, `any` decides.
+    func activation(_ dims: [Int], blocked: Bool) throws -> MemoryDesc {
+        blocked && dims[1] % 16 == 0 ? try MemoryDesc(dims, dnnl_f32, dnnl_aBcd16b) : try .any(dims)
+    }
+
     func forward(training: Bool) throws -> Primitive {
-        try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
-            var src = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
-            var bias = try biasDesc.raw, dst = try MemoryDesc.any(output).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_forward_desc_init(
-                &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
-                &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, "convolution forward", "\(self)"), name: "conv fwd \(self)")
+        let propKind = training ? dnnl_forward_training : dnnl_forward_inference
+        return try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
+            func make(blocked: Bool) throws -> PrimitiveDesc {
+                var src = try activation(input, blocked: blocked).raw, weights = try MemoryDesc.any(weightDims).raw
+                var bias = try biasDesc.raw, dst = try activation(output, blocked: blocked).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_forward_desc_init(
+                    &desc, propKind, dnnl_convolution_direct,
+                    &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, "convolution forward", "\(self)")
+            }
+            var pd = try? make(blocked: true)
+            if pd == nil || pd!.implementation.hasPrefix("ref") { pd = try make(blocked: false) }
+            return try Primitive(pd!, name: "conv fwd \(self)")
         }
     }
 
     func backwardData(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_data|\(self)") {
-            var diffSrc = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
-            var diffDst = try MemoryDesc.any(output).raw
+            // The gradients take the layouts the forward primitive chose for its activations.
+            var diffSrc = hint.md(dnnl_query_src_md).raw, weights = try MemoryDesc.any(weightDims).raw
+            var diffDst = hint.md(dnnl_query_dst_md).raw
             var desc = dnnl_convolution_desc_t()
             try check(dnnl_convolution_backward_data_desc_init(
                 &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
@@ -69,8 +83,8 @@ private struct ConvGeometry: CustomStringConvertible {
 
     func backwardWeights(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_weights|\(self)") {
-            var src = try MemoryDesc.any(input).raw, diffWeights = try MemoryDesc.any(weightDims).raw
-            var diffBias = try biasDesc.raw, diffDst = try MemoryDesc.any(output).raw
+            var src = hint.md(dnnl_query_src_md).raw, diffWeights = try MemoryDesc.any(weightDims).raw
+            var diffBias = try biasDesc.raw, diffDst = hint.md(dnnl_query_dst_md).raw
             var desc = dnnl_convolution_desc_t()
             try check(dnnl_convolution_backward_weights_desc_init(
                 &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
@@ -102,9 +116,11 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
     try forward.execute(args)
 
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    let inputNeedsGrad = input.requiresGrad
+    let weightsNeedGrad = weight.requiresGrad || (bias?.requiresGrad ?? false)
     return Tensor.record(output, "conv2d", inputs) { gradient in
         var inputGradient: Tensor?
-        if input.requiresGrad {
+        if inputNeedsGrad {
             let backward = try geometry.backwardData(hint: pd)
             let bpd = backward.desc
             let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
@@ -115,7 +131,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
             inputGradient = diffSrc
         }
         var weightGradient: Tensor?, biasGradient: Tensor?
-        if weight.requiresGrad || (bias?.requiresGrad ?? false) {
+        if weightsNeedGrad {
             let backward = try geometry.backwardWeights(hint: pd)
             let bpd = backward.desc
             let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
@@ -132,6 +148,6 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
             let plain = try diffWeights.reordered(to: .plain(geometry.weightDims))
             weightGradient = try Tensor(desc: .plain(geometry.weight), storage: plain.storage)
         }
-        return bias == nil ? [inputGradient, weightGradient] : [inputGradient, weightGradient, biasGradient]
+        return geometry.hasBias ? [inputGradient, weightGradient, biasGradient] : [inputGradient, weightGradient]
     }
 }

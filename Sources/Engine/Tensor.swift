@@ -93,9 +93,10 @@ public final class Tensor {
         return try values()[0]
     }
 
-    /// The same data without history: a leaf that does not require grad.
-    public func detached() -> Tensor {
-        Tensor(desc: desc, storage: storage, dtype: dtype, requiresGrad: false)
+    /// The same data (and layout) without history: a leaf, requiring grad only if asked
+    /// (torch: x.detach().requires_grad_(requiresGrad)).
+    public func detached(requiresGrad: Bool = false) -> Tensor {
+        Tensor(desc: desc, storage: storage, dtype: dtype, requiresGrad: requiresGrad)
     }
 
     /// Reads the elements of a plain tensor in place (no copy). Precondition: `isPlain`.

@@ -82,3 +82,29 @@ final class AutogradTests: XCTestCase {
         }
     }
 }
+
+final class DropoutTests: XCTestCase {
+    /// Inverted dropout: each element is 0 or x / (1 - p); the gradient is the same mask times the
+    /// upstream gradient (here 1 via sum), so grad[i] = y[i] / x[i] elementwise.
+    func testDropoutMaskAndGradient() throws {
+        var generator = SplitMix64(state: 7)
+        let values = (1...400).map { Float($0) }
+        let x = Tensor(shape: [4, 100], values: values, requiresGrad: true)
+        let y = try dropout(x, probability: 0.25, training: true, generator: &generator)
+        let out = try y.values()
+        let dropped = out.filter { $0 == 0 }.count
+        XCTAssertTrue((60...140).contains(dropped), "about 100 of 400 dropped, got \(dropped)")   // binomial sd 8.7
+        for (o, v) in zip(out, values) where o != 0 { XCTAssertEqual(o, v / 0.75, accuracy: 1e-3) }
+        try y.sum().backward()
+        let grad = try x.grad!.values()
+        for i in 0..<400 { XCTAssertEqual(grad[i], out[i] / values[i], accuracy: 1e-6) }
+    }
+
+    func testDropoutIsIdentityInEvaluationAndAtZero() throws {
+        var generator = SplitMix64(state: 7)
+        let x = Tensor(shape: [2, 3], values: [1, 2, 3, 4, 5, 6])
+        XCTAssertTrue(try dropout(x, probability: 0.5, training: false, generator: &generator) === x)
+        XCTAssertTrue(try dropout(x, probability: 0, training: true, generator: &generator) === x)
+        XCTAssertThrowsError(try dropout(x, probability: 1, training: true, generator: &generator))
+    }
+}
