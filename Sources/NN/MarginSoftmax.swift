@@ -38,7 +38,9 @@ public enum MarginDerivative: String, Codable, Sendable, CaseIterable {
 /// computes `theta` and `sinmm` but its forward never uses them). arcface_torch accepts only
 /// (1, m2, 0) and (1, 0 or any, m3 > 0), and for m3 > 0 ignores m2; here any combination applies the
 /// paper's cos(m1 theta + m2) - m3, which is the same on the margins arcface_torch supports with m2 = 0
-/// or m3 = 0.
+/// or m3 = 0. arcface_torch also sends the non-target cosines through arccos and back through cos; that
+/// round trip changes them by float32 rounding only and is skipped here. Labels -1 (samples whose class
+/// lives on another GPU) do not occur on one process and are rejected.
 public struct CombinedMargin: Codable, Equatable, Sendable {
     /// s, the logit scale.
     public var scale: Float

@@ -24,11 +24,11 @@ final class PartialFCTests: XCTestCase {
 
     // MARK: sampling
 
-    func testSampleHoldsEveryBatchClassHasTheRightSizeAndIsSorted() {
+    func testSampleHoldsEveryBatchClassHasTheRightSizeAndIsSorted() throws {
         var generator = HeadRandom(seed: 7)
         let labels = [93, 5, 5, 811, 0, 999, 93, 402]   // six distinct classes, two repeated
         for step in 0..<50 {
-            let subset = ClassSubset.sample(batchLabels: labels, classCount: 1000, sampleCount: 100, using: &generator)
+            let subset = try ClassSubset.sample(batchLabels: labels, classCount: 1000, sampleCount: 100, using: &generator)
             XCTAssertEqual(subset.classes.count, 100, "step \(step)")
             XCTAssertEqual(subset.classes, subset.classes.sorted(), "step \(step)")
             XCTAssertEqual(Set(subset.classes).count, 100, "step \(step): repeats")
@@ -41,9 +41,9 @@ final class PartialFCTests: XCTestCase {
 
     /// With fewer sampled rows than classes in the batch, the subset is exactly the batch's classes
     /// (arcface_torch's `index = positive`).
-    func testTooSmallSampleKeepsExactlyTheBatchClasses() {
+    func testTooSmallSampleKeepsExactlyTheBatchClasses() throws {
         var generator = HeadRandom(seed: 1)
-        let subset = ClassSubset.sample(batchLabels: [9, 2, 9, 40], classCount: 50, sampleCount: 2, using: &generator)
+        let subset = try ClassSubset.sample(batchLabels: [9, 2, 9, 40], classCount: 50, sampleCount: 2, using: &generator)
         XCTAssertEqual(subset.classes, [2, 9, 40])
         XCTAssertEqual(subset.labels, [1, 0, 1, 2])
     }
@@ -51,11 +51,11 @@ final class PartialFCTests: XCTestCase {
     /// Uniformity: 20 classes, batch classes {0, 5}, 8 rows, so 6 of the other 18 are drawn: each other
     /// class with probability 1/3. Over 3000 seeded draws each count is 1000 +- 25.8 (binomial sd);
     /// every count must lie within 5 sd, and the positives appear every time.
-    func testOtherClassesAreDrawnUniformly() {
+    func testOtherClassesAreDrawnUniformly() throws {
         var generator = HeadRandom(seed: 2026)
         var counts = [Int](repeating: 0, count: 20)
         for _ in 0..<3000 {
-            let subset = ClassSubset.sample(batchLabels: [5, 0], classCount: 20, sampleCount: 8, using: &generator)
+            let subset = try ClassSubset.sample(batchLabels: [5, 0], classCount: 20, sampleCount: 8, using: &generator)
             for c in subset.classes { counts[c] += 1 }
         }
         XCTAssertEqual(counts[0], 3000)
@@ -70,6 +70,8 @@ final class PartialFCTests: XCTestCase {
         let subset = try ClassSubset(classes: [0, 3, 7, 19, 41], batchLabels: [7, 3, 41, 3])
         XCTAssertEqual(subset.labels, [2, 1, 4, 1])
         XCTAssertThrowsError(try ClassSubset(classes: [3, 0, 7], batchLabels: [7]))
+        var generator = HeadRandom(seed: 1)
+        XCTAssertThrowsError(try ClassSubset.sample(batchLabels: [2, -1], classCount: 5, sampleCount: 3, using: &generator))
         XCTAssertThrowsError(try ClassSubset(classes: [0, 3], batchLabels: [7])) { error in
             XCTAssertEqual((error as? HeadError)?.description, "class subset lacks class 7 of sample 0")
         }
