@@ -101,23 +101,23 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
     public func logits(cosines: Tensor, labels: [Int]) throws -> Tensor {
         try checkLabels(labels, logitsShape: cosines.shape, "CombinedMargin")
         let rows = cosines.shape[0], width = cosines.shape[1]
-        var cos = cosines
+        var filtered = cosines
         if interclassFilteringThreshold > 0 {
             // arcface_torch builds this mask under no_grad from the clamped cosines; zeroed logits get
             // no gradient.
             var keep = try cosines.values()
-            var filtered = 0
+            var filteredCount = 0
             for row in 0..<rows {
                 for column in 0..<width {
                     let index = row * width + column
                     let dirty = keep[index] > interclassFilteringThreshold && column != labels[row]
                     keep[index] = dirty ? 0 : 1
-                    if dirty { filtered += 1 }
+                    if dirty { filteredCount += 1 }
                 }
             }
-            if filtered > 0 { cos = try multiply(cosines, Tensor(shape: cosines.shape, values: keep)) }
+            if filteredCount > 0 { filtered = try multiply(cosines, Tensor(shape: cosines.shape, values: keep)) }
         }
-        let target = try cos.gather(columns: labels)
+        let target = try filtered.gather(columns: labels)
         let marginTarget: Tensor
         if !hasAngularMargin {
             marginTarget = try target.scaled(by: 1, plus: -cosineMargin)
@@ -132,7 +132,7 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
                 marginTarget = try add(target, Tensor(shape: [rows], values: shift))
             }
         }
-        return try cos.scatter(columns: labels, values: marginTarget).scaled(by: scale)
+        return try filtered.scatter(columns: labels, values: marginTarget).scaled(by: scale)
     }
 }
 
