@@ -38,7 +38,9 @@ public enum MarginDerivative: String, Codable, Sendable, CaseIterable {
 /// computes `theta` and `sinmm` but its forward never uses them). arcface_torch accepts only
 /// (1, m2, 0) and (1, 0 or any, m3 > 0), and for m3 > 0 ignores m2; here any combination applies the
 /// paper's cos(m1 theta + m2) - m3, which is the same on the margins arcface_torch supports with m2 = 0
-/// or m3 = 0.
+/// or m3 = 0. arcface_torch also sends the non-target cosines through arccos and back through cos; that
+/// round trip changes them by float32 rounding only and is skipped here. Labels -1 (samples whose class
+/// lives on another GPU) do not occur on one process and are rejected.
 public struct CombinedMargin: Codable, Equatable, Sendable {
     /// s, the logit scale.
     public var scale: Float
@@ -99,23 +101,23 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
     public func logits(cosines: Tensor, labels: [Int]) throws -> Tensor {
         try checkLabels(labels, logitsShape: cosines.shape, "CombinedMargin")
         let rows = cosines.shape[0], width = cosines.shape[1]
-        var cos = cosines
+        var filtered = cosines
         if interclassFilteringThreshold > 0 {
             // arcface_torch builds this mask under no_grad from the clamped cosines; zeroed logits get
             // no gradient.
             var keep = try cosines.values()
-            var filtered = 0
+            var filteredCount = 0
             for row in 0..<rows {
                 for column in 0..<width {
                     let index = row * width + column
                     let dirty = keep[index] > interclassFilteringThreshold && column != labels[row]
                     keep[index] = dirty ? 0 : 1
-                    if dirty { filtered += 1 }
+                    if dirty { filteredCount += 1 }
                 }
             }
-            if filtered > 0 { cos = try multiply(cosines, Tensor(shape: cosines.shape, values: keep)) }
+            if filteredCount > 0 { filtered = try multiply(cosines, Tensor(shape: cosines.shape, values: keep)) }
         }
-        let target = try cos.gather(columns: labels)
+        let target = try filtered.gather(columns: labels)
         let marginTarget: Tensor
         if !hasAngularMargin {
             marginTarget = try target.scaled(by: 1, plus: -cosineMargin)
@@ -130,7 +132,7 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
                 marginTarget = try add(target, Tensor(shape: [rows], values: shift))
             }
         }
-        return try cos.scatter(columns: labels, values: marginTarget).scaled(by: scale)
+        return try filtered.scatter(columns: labels, values: marginTarget).scaled(by: scale)
     }
 }
 

@@ -44,9 +44,12 @@ public struct ClassSubset: Equatable, Sendable {
     /// Knuth's selection sampling (TAOCP vol. 2, 3.4.2, Algorithm S) over the classes in order: a class
     /// of the batch is always kept; another is kept with probability (still needed) / (others not yet
     /// seen), one `uniform(below:)` draw each, stopping when none is needed. One pass, sorted by
-    /// construction. Labels must lie in 0..<classCount.
+    /// construction. Throws when a label is outside 0..<classCount.
     public static func sample(batchLabels: [Int], classCount: Int, sampleCount: Int,
-                              using generator: inout HeadRandom) -> ClassSubset {
+                              using generator: inout HeadRandom) throws -> ClassSubset {
+        if let bad = batchLabels.firstIndex(where: { $0 < 0 || $0 >= classCount }) {
+            throw HeadError("sample \(bad) has label \(batchLabels[bad]), expected a class in 0..<\(classCount)")
+        }
         var isPositive = [Bool](repeating: false, count: classCount)
         for label in batchLabels { isPositive[label] = true }
         let positives = isPositive.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -66,8 +69,7 @@ public struct ClassSubset: Equatable, Sendable {
             }
             othersLeft -= 1
         }
-        // Labels are in range and classes hold all of them, so the remap cannot fail.
-        return try! ClassSubset(classes: classes, batchLabels: batchLabels)
+        return try ClassSubset(classes: classes, batchLabels: batchLabels)
     }
 }
 
@@ -126,7 +128,7 @@ public final class PartialFC {
             lastSubset = nil
             return try loss(embeddings, labels: labels, subset: nil)
         }
-        let subset = ClassSubset.sample(batchLabels: labels, classCount: classCount, sampleCount: sampleCount,
+        let subset = try ClassSubset.sample(batchLabels: labels, classCount: classCount, sampleCount: sampleCount,
                                         using: &generator)
         lastSubset = subset
         return try loss(embeddings, labels: labels, subset: subset)

@@ -12,6 +12,10 @@ DistCrossEntropyFunc, single process):
   ArcFace, exact mode: the classic formula c cos m - sqrt(1 - c^2) sin m at the target, differentiated
   CosFace: target cos - m3 (differentiated; derivative 1)
   loss   = -mean log(max(p_target, 1e-30)); gradient (softmax - onehot) / N, the floor not differentiated
+These reference heads were checked once against arcface_torch's own CombinedMarginLoss and
+DistCrossEntropyFunc (insightface commit 7fadd42, torch.distributed.all_reduce stubbed; their code is not
+part of this repository): identical values and gradients for ArcFace and CosFace, with and without the
+filter, and for the floored loss.
 Inputs are float32 values; references are computed in float64 from them, so the Swift side's error
 against them is its own float32 rounding only. The script asserts that no value sits near a decision
 boundary (clamp at +-1, the filtering threshold, the 1e-30 floor) where float32 and float64 could differ.
