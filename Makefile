@@ -4,7 +4,7 @@
 SWIFT      ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev
 # Only the fixture generators need these (the tests read committed fixtures).
-REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision
+REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision python3-sklearn python3-skimage python3-opencv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
