@@ -53,7 +53,7 @@ public enum Verification {
 
     /// Everything insightface reports, and more, from the embeddings of the 2N images and their flips.
     /// Pairs are fused one at a time into scratch rows (the same arithmetic as `fusedEmbeddings`), so no
-    /// 2N x dimension float64 matrix is built.
+    /// 2N x dimension float64 matrix is built, and XNorm is summed in the same single pass over the rows.
     public static func evaluate(original: [[Float]], flipped: [[Float]], isSame: [Bool],
                                 protocol folds: ThresholdFolds = .insightface) throws -> VerificationReport {
         guard original.count == 2 * isSame.count else {
@@ -65,12 +65,14 @@ public enum Verification {
         var distances = [Double](repeating: 0, count: isSame.count)
         var cosines = [Double](repeating: 0, count: isSame.count)
         var scratch = [Double](repeating: 0, count: 2 * dimension)
+        var norms = 0.0
         try scratch.withUnsafeMutableBufferPointer { scratch in
             let first = UnsafeMutableBufferPointer(rebasing: scratch[0..<dimension])
             let second = UnsafeMutableBufferPointer(rebasing: scratch[dimension...])
             for pair in 0..<isSame.count {
-                try fuse(original, flipped, 2 * pair, into: first)
-                try fuse(original, flipped, 2 * pair + 1, into: second)
+                let firstNorms = try fuse(original, flipped, 2 * pair, into: first)
+                let secondNorms = try fuse(original, flipped, 2 * pair + 1, into: second)
+                norms += (firstNorms.original + firstNorms.flipped) + (secondNorms.original + secondNorms.flipped)
                 distances[pair] = squaredDistance(UnsafeBufferPointer(first), UnsafeBufferPointer(second))
                 cosines[pair] = dot(UnsafeBufferPointer(first), UnsafeBufferPointer(second))
             }
@@ -80,7 +82,7 @@ public enum Verification {
         let roc = try? ROCCurve(scores: cosines, isSame: isSame)
         return VerificationReport(
             pairCount: isSame.count,
-            xNorm: xNorm(original: original, flipped: flipped),
+            xNorm: original.isEmpty ? 0 : norms / Double(2 * original.count),
             accuracyMean: result.mean,
             accuracyStandardDeviation: result.standardDeviation,
             foldAccuracies: result.foldAccuracies,
@@ -110,10 +112,12 @@ public enum Verification {
         }
     }
 
-    /// Writes L2-normalise(original[row] + flipped[row]) into `out`; throws on NaN or infinity.
+    /// Writes L2-normalise(original[row] + flipped[row]) into `out` and returns the L2 norms of the two raw
+    /// rows (for XNorm); throws on NaN or infinity.
+    @discardableResult
     static func fuse(_ original: [[Float]], _ flipped: [[Float]], _ row: Int,
-                     into out: UnsafeMutableBufferPointer<Double>) throws {
-        let squares = original[row].withUnsafeBufferPointer { a in
+                     into out: UnsafeMutableBufferPointer<Double>) throws -> (original: Double, flipped: Double) {
+        let (squares, rawNorms) = original[row].withUnsafeBufferPointer { a in
             flipped[row].withUnsafeBufferPointer { b in
                 var s0 = 0.0, s1 = 0.0, s2 = 0.0, s3 = 0.0
                 var d = 0
@@ -130,7 +134,8 @@ public enum Verification {
                     s0 += v * v
                     d += 1
                 }
-                return (s0 + s1) + (s2 + s3)
+                // The rows are in cache now: their norms cost little here.
+                return ((s0 + s1) + (s2 + s3), (norm(a), norm(b)))
             }
         }
         guard squares.isFinite else { throw EvaluationError.nonFinite(what: "embedding", index: row) }
@@ -139,6 +144,7 @@ public enum Verification {
             let length = squares.squareRoot()
             for d in 0..<out.count { out[d] /= length }
         }
+        return rawNorms
     }
 
     // Sums below keep four interleaved partial sums so the additions pipeline; numpy's BLAS and pairwise

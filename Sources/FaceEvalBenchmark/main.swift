@@ -86,6 +86,12 @@ guard fast == slow else {
     print("FAILED check: cumulative-count folds \(fast) differ from brute force \(slow!)")
     exit(1)
 }
+let streamed = try Verification.evaluate(original: original, flipped: flipped, isSame: isSame)
+let standaloneXNorm = Verification.xNorm(original: original, flipped: flipped)
+guard streamed.foldAccuracies == fast.foldAccuracies, abs(streamed.xNorm - standaloneXNorm) <= 1e-12 * standaloneXNorm else {
+    print("FAILED check: evaluate() disagrees with its parts")
+    exit(1)
+}
 print(String(format: "check: 10-fold accuracy %.5f+-%.5f equals the brute-force evaluation", fast.mean,
              fast.standardDeviation))
 
@@ -107,7 +113,7 @@ var xNormTimes: [Double] = []
 for _ in 0..<repetitions {
     xNormTimes.append(milliseconds { checksum += Verification.xNorm(original: original, flipped: flipped) })
 }
-print(String(format: "  of which XNorm (a second pass over the raw embeddings): %.1f ms", median(xNormTimes)))
+print(String(format: "standalone Verification.xNorm (evaluate sums it in its own pass): %.1f ms", median(xNormTimes)))
 print(String(format: "brute-force 10-fold (the check's reference, once): %.1f ms", bruteMs))
 
 // IJB-C has 15.7 million pairs: the ROC's sort dominates; time 1 million scores.
@@ -131,6 +137,21 @@ for _ in 0..<repetitions {
     })
 }
 print(String(format: "alignment (similarity fit + 112x112 bilinear warp): %.1f us per face", median(alignTimes) * 10))
+
+// IJB-C's pair list has 15.7 million lines; parse 2 million of the same shape.
+var pairText = ""
+pairText.reserveCapacity(2_000_000 * 16)
+for index in 0..<2_000_000 { pairText += "\(index % 23124 + 1) \(171_707 + index % 19557) \(index % 97 == 0 ? 1 : 0)\n" }
+let pairData = Data(pairText.utf8)
+var parsedPairs = 0
+let parseMs = try milliseconds {
+    let meta = try IJBMeta.parse(templateMedia: Data("1.jpg 1 1\n".utf8),
+                                 landmarks: Data("1.jpg 1 2 3 4 5 6 7 8 9 10 0.9\n".utf8), pairs: pairData,
+                                 imageDirectory: URL(fileURLWithPath: "/"), names: ("tid_mid", "5pts", "pairs"))
+    parsedPairs = meta.pairs.count
+}
+guard parsedPairs == 2_000_000 else { print("FAILED check: parsed \(parsedPairs) pairs"); exit(1) }
+print(String(format: "IJB pair list: %.0f ms per million lines", parseMs / 2))
 
 // insightface's numpy loop on the same distances, when the reference Python is installed.
 let python = "/usr/bin/python3"
