@@ -40,9 +40,10 @@ run: release
 		| tee $(OUT)/replay.csv
 	@echo "MHLR's decisions: $(OUT)/replay.csv; the picture: $(OUT)/replay.svg"
 
-# Benchmarks (not tests): scheduler ns/step and end-to-end replay time.
+# Benchmarks (not tests): scheduler ns/step, end-to-end replay time, verification/IJB evaluation maths.
 bench: release
 	$(SWIFT) run -c release MHLRBenchmark
+	$(SWIFT) run -c release FaceEvalBenchmark
 	python3 scripts/bench/replay_bench.py .build/release/haarface
 
 test: deps

@@ -49,7 +49,14 @@ final class IJBTests: XCTestCase {
         XCTAssertEqual(report.tarAtFAR.map(\.achievedFAR), table.achievedFAR)
         XCTAssertEqual(report.templateCount, templates.templateIDs.count)
         XCTAssertTrue(report.tableText.contains(String(format: "%.2f", table.tar[5] * 100)), report.tableText)
-        XCTAssertTrue(report.figure().svg().hasPrefix("<svg") || report.figure().svg().contains("<svg"))
+        // The figure: one curve on log10(FPR) (points with FPR >= 1e-6 only), a marker per reported FAR.
+        let figure = report.figure()
+        let series = try XCTUnwrap(figure.panels.first?.series.first)
+        let positive = zip(roc.falsePositiveRates, roc.truePositiveRates).filter { $0.0 >= 1e-6 }
+        XCTAssertEqual(series.x, positive.map { log10($0.0) })
+        XCTAssertEqual(series.y, positive.map(\.1))
+        XCTAssertEqual(figure.panels[0].markers.map(\.x), IJBEvaluation.falseAcceptRates.map { log10($0) })
+        XCTAssertTrue(figure.svg().contains("<svg"))
     }
 
     func testTemplateAggregationByHand() throws {
