@@ -4,7 +4,7 @@
 SWIFT      ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev
 # Only the fixture generators need these (the tests read committed fixtures).
-REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision
+REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision python3-sklearn python3-skimage python3-opencv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
@@ -40,9 +40,10 @@ run: release
 		| tee $(OUT)/replay.csv
 	@echo "MHLR's decisions: $(OUT)/replay.csv; the picture: $(OUT)/replay.svg"
 
-# Benchmarks (not tests): scheduler ns/step and end-to-end replay time.
+# Benchmarks (not tests): scheduler ns/step, end-to-end replay time, verification/IJB evaluation maths.
 bench: release
 	$(SWIFT) run -c release MHLRBenchmark
+	$(SWIFT) run -c release FaceEvalBenchmark
 	python3 scripts/bench/replay_bench.py .build/release/haarface
 
 test: deps fuzz-smoke

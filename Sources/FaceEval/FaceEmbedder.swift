@@ -1,7 +1,8 @@
 import FaceData
 
 /// Turns aligned face images (112x112 RGB for the usual backbones) into embeddings, one row per image.
-/// The trainer plugs its model in here; tests plug in fakes.
+/// The trainer plugs its model in here (pixel normalisation, (x/255 - 0.5)/0.5, is the embedder's job);
+/// tests plug in fakes.
 public protocol FaceEmbedder {
     /// One embedding per image, in order, all of the same dimension. Not normalised.
     func embed(_ images: [RGBImage]) throws -> [[Float]]

@@ -25,18 +25,23 @@ public struct ROCCurve: Sendable, Equatable {
         guard positives > 0 else { throw EvaluationError.singleClass(missing: "positive") }
         guard positives < scores.count else { throw EvaluationError.singleClass(missing: "negative") }
 
-        let order = scores.indices.sorted { scores[$0] > scores[$1] }
+        // Scores in decreasing order with their labels (the order inside a tie does not matter: ties are
+        // merged into one point below).
+        var ranked = zip(scores, isSame).map { ScoredPair(score: $0, isSame: $1) }
+        ranked.withUnsafeMutableBufferPointer { buffer in buffer.sort { $0.score > $1.score } }
         // One point per distinct score: cumulative counts at the last pair of each tie group.
         var truePositives: [Int] = []
         var falsePositives: [Int] = []
         var pointThresholds: [Double] = []
         var tp = 0
-        for (rank, index) in order.enumerated() {
-            if isSame[index] { tp += 1 }
-            if rank == order.count - 1 || scores[order[rank + 1]] != scores[index] {
-                truePositives.append(tp)
-                falsePositives.append(rank + 1 - tp)
-                pointThresholds.append(scores[index])
+        ranked.withUnsafeBufferPointer { ranked in
+            for rank in 0..<ranked.count {
+                if ranked[rank].isSame { tp += 1 }
+                if rank == ranked.count - 1 || ranked[rank + 1].score != ranked[rank].score {
+                    truePositives.append(tp)
+                    falsePositives.append(rank + 1 - tp)
+                    pointThresholds.append(ranked[rank].score)
+                }
             }
         }
         var kept = Array(truePositives.indices)
@@ -82,6 +87,11 @@ public struct ROCCurve: Sendable, Equatable {
     public func truePositiveRate(atFalseAcceptRate falseAcceptRate: Double) -> Double {
         point(closestTo: falseAcceptRate).truePositiveRate
     }
+}
+
+private struct ScoredPair {
+    var score: Double
+    var isSame: Bool
 }
 
 /// One row of a TAR-at-FAR table.

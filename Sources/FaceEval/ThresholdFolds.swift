@@ -26,6 +26,12 @@ public struct ThresholdFolds: Sendable, Equatable {
         public var foldAccuracies: [Double]
         /// The threshold each fold's training folds chose (the first one with the most correct calls).
         public var bestThresholds: [Double]
+
+        public init(foldAccuracies: [Double], bestThresholds: [Double]) {
+            self.foldAccuracies = foldAccuracies
+            self.bestThresholds = bestThresholds
+        }
+
         public var mean: Double { foldAccuracies.reduce(0, +) / Double(foldAccuracies.count) }
         /// Population standard deviation (`np.std`, ddof 0) of the fold accuracies.
         public var standardDeviation: Double {

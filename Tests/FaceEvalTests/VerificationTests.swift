@@ -53,6 +53,8 @@ final class VerificationTests: XCTestCase {
             assertClose(report.accuracyStandardDeviation, try XCTUnwrap(c.json["accuracyStd"] as? Double),
                         rtol: 1e-12, atol: 1e-15, "\(c.name) std")
             XCTAssertEqual(report.pairCount, c.isSame.count)
+            // evaluate() sums XNorm in its own pass; same terms, another order: rtol 1e-12.
+            assertClose(report.xNorm, try XCTUnwrap(c.json["xNorm"] as? Double), rtol: 1e-12, atol: 0, "\(c.name) xNorm")
         }
     }
 
