@@ -13,6 +13,9 @@ struct HaarFace: ParsableCommand {
             SynthCommand.self,
             BenchCommand.self,
             TrainCommand.self,
+            EvalCommand.self,
+            EmbedCommand.self,
+            VerifyCommand.self,
         ])
 }
 

@@ -1,0 +1,179 @@
+import ArgumentParser
+import FaceData
+import FaceEval
+import Foundation
+import Training
+
+/// The flags every command that loads a model shares.
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: "A backbone in safetensors with PyTorch keys (HaarFace's model.safetensors, or insightface's exported).")
+    var checkpoint: String
+    @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when the file's metadata does not name the network.")
+    var network: String?
+    @Option(help: "Images per forward pass.")
+    var batchSize = 64
+
+    func load() throws -> (ModelCheckpoint, BackboneEmbedder) {
+        let model = try ModelCheckpoint(contentsOf: URL(fileURLWithPath: checkpoint), network: network)
+        return (model, BackboneEmbedder(backbone: model.backbone, imageSize: model.imageSize, batchSize: batchSize))
+    }
+
+    /// Where `eval` leaves its thresholds for `verify`: beside the checkpoint.
+    var evaluationRecord: URL { URL(fileURLWithPath: checkpoint + ".eval.json") }
+}
+
+/// What `eval` remembers for `verify`: the cosine threshold of the last evaluation.
+struct EvaluationRecord: Codable {
+    var set: String
+    var accuracy: Double
+    /// Mean of the 10 folds' best squared-distance thresholds, and the same as a cosine (d = 2 - 2 cos).
+    var distanceThreshold: Double
+    var cosineThreshold: Double
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate a model: insightface's 10-fold verification on .bin / FastFace sets, or IJB-B/C 1:1.",
+        discussion: """
+            Verification follows insightface: flip test, XNorm, thresholds 0.00 ... 3.99 on squared distances, \
+            10 contiguous folds; it also prints ROC AUC and TAR at FAR 1e-4, 1e-3, 1e-2. IJB: each loose crop is \
+            aligned from its 5 landmarks to the ArcFace template, features are (f(x) + f(flip x)) x detector score, \
+            templates are media-averaged and summed; TAR at FAR 1e-6 ... 1e-1.
+            """)
+
+    @OptionGroup var model: CheckpointOptions
+    @Option(parsing: .upToNextOption, help: "Verification sets: .bin files or FastFace folders (imgs/ + pair_label.npy).")
+    var bin: [String] = []
+    @Option(help: "IJB root folder (holding <target>/meta and <target>/loose_crop).")
+    var ijb: String?
+    @Option(help: "IJB target: IJBB or IJBC.")
+    var ijbTarget = "IJBC"
+    @Option(help: "Write the ROC curve (IJB) as SVG.")
+    var plot: String?
+
+    func validate() throws {
+        if bin.isEmpty && ijb == nil { throw ValidationError("give --bin SET... or --ijb ROOT") }
+    }
+
+    func run() throws {
+        let (checkpoint, embedder) = try model.load()
+        var summary: [String: Any] = ["checkpoint": model.checkpoint, "network": checkpoint.network,
+                                      "image_size": checkpoint.imageSize]
+        var sets: [[String: Any]] = []
+        var record: EvaluationRecord?
+        for path in bin {
+            let url = URL(fileURLWithPath: path)
+            var isDirectory: ObjCBool = false
+            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+            let set = isDirectory.boolValue ? try VerificationFolder.read(url) : try VerificationBin.read(url)
+            let name = (url.lastPathComponent as NSString).deletingPathExtension
+            let codec = JPEGCodec()
+            let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
+                try codec.decode(bytes, source: "\(path) image \(index)")
+            }
+            let start = Date()
+            let report = try Verification.evaluate(images: images, isSame: set.sameIdentity, embedder: embedder,
+                                                   batchSize: model.batchSize)
+            for line in InsightFaceLog.lines(set: name, step: 0, report: report) { print(line) }
+            let tars = (report.tarAtFAR ?? []).map { String(format: "TAR@FAR=%g: %.4f", $0.far, $0.tar) }
+            print("[\(name)] ROC AUC: \(report.rocAUC.map { String(format: "%.5f", $0) } ?? "n/a")  " + tars.joined(separator: "  "))
+            let threshold = report.bestThresholds.reduce(0, +) / Double(max(1, report.bestThresholds.count))
+            record = EvaluationRecord(set: name, accuracy: report.accuracyMean, distanceThreshold: threshold,
+                                      cosineThreshold: 1 - threshold / 2)
+            var entry: [String: Any] = [
+                "set": name, "pairs": report.pairCount, "xnorm": report.xNorm, "accuracy": report.accuracyMean,
+                "std": report.accuracyStandardDeviation, "best_thresholds": report.bestThresholds,
+                "seconds": Date().timeIntervalSince(start),
+            ]
+            if let auc = report.rocAUC { entry["roc_auc"] = auc }
+            if let table = report.tarAtFAR { entry["tar_at_far"] = table.map { ["far": $0.far, "tar": $0.tar] } }
+            sets.append(entry)
+        }
+        if let record {
+            try JSONEncoder().encode(record).write(to: model.evaluationRecord, options: .atomic)
+        }
+        if let ijb {
+            let report = try IJBEvaluation.evaluate(root: URL(fileURLWithPath: ijb), target: ijbTarget, embedder: embedder,
+                                                    batchSize: model.batchSize)
+            print(report.tableText)
+            summary["ijb"] = ["target": ijbTarget, "roc_auc": report.rocAUC,
+                              "tar_at_far": report.tarAtFAR.map { ["far": $0.far, "tar": $0.tar] }] as [String: Any]
+            if let plot { try AtomicFile.write(Data(report.figure().svg().utf8), to: URL(fileURLWithPath: plot)) }
+        }
+        summary["sets"] = sets
+        let json = try JSONSerialization.data(withJSONObject: summary, options: [.prettyPrinted, .sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}
+
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Embed face images (aligned crops) into L2-normalised features, written as an NPY file.",
+        discussion: "Each row is normalize(f(x) + f(flip x)), as insightface's verification uses; --no-flip uses f(x) alone.")
+
+    @OptionGroup var model: CheckpointOptions
+    @Argument(help: "JPEG images.") var images: [String]
+    @Option(help: "The output .npy (float32, [images, embedding]).") var output: String
+    @Flag(inversion: .prefixedNo, help: "Add the mirror image's embedding before normalising.") var flip = true
+
+    func run() throws {
+        let (checkpoint, embedder) = try model.load()
+        let rows = try normalisedEmbeddings(images.map { try decodeImage($0) }, embedder: embedder, flip: flip)
+        try NPY.write(rows.flatMap { $0 }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
+        print("wrote \(rows.count) embeddings of \(checkpoint.embeddingSize) floats to \(output)")
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Are two face images the same person? Prints their cosine similarity and the call.",
+        discussion: "The threshold is --threshold (a cosine) or the one `haarface eval` last found for this checkpoint.")
+
+    @OptionGroup var model: CheckpointOptions
+    @Argument(help: "The first image.") var first: String
+    @Argument(help: "The second image.") var second: String
+    @Option(help: "Cosine similarity at or above which the two are called the same person.") var threshold: Double?
+
+    func run() throws {
+        let cut: Double
+        let origin: String
+        if let threshold {
+            cut = threshold
+            origin = "--threshold"
+        } else if let data = try? Data(contentsOf: model.evaluationRecord),
+                  let record = try? JSONDecoder().decode(EvaluationRecord.self, from: data) {
+            cut = record.cosineThreshold
+            origin = "\(model.evaluationRecord.path) (\(record.set))"
+        } else {
+            throw CommandFailure("no threshold: pass --threshold, or run `haarface eval --checkpoint \(model.checkpoint) --bin SET` first")
+        }
+        let (_, embedder) = try model.load()
+        let rows = try normalisedEmbeddings([try decodeImage(first), try decodeImage(second)], embedder: embedder, flip: true)
+        let cosine = zip(rows[0], rows[1]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        print(String(format: "cosine similarity %.4f, threshold %.4f from %@: %@", cosine, cut, origin,
+                     cosine >= cut ? "same person" : "different people"))
+    }
+}
+
+func decodeImage(_ path: String) throws -> RGBImage {
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw CommandFailure("\(path): cannot read the image")
+    }
+    return try JPEGCodec().decode(data, source: path)
+}
+
+/// normalize(f(x) + f(flip x)) per image (or normalize(f(x)) without `flip`).
+func normalisedEmbeddings(_ images: [RGBImage], embedder: BackboneEmbedder, flip: Bool) throws -> [[Float]] {
+    var rows = try embedder.embed(images)
+    if flip {
+        let mirrored = try embedder.embed(images.map { $0.flippedHorizontally() })
+        rows = zip(rows, mirrored).map { zip($0, $1).map { $0 + $1 } }
+    }
+    return rows.map { row in
+        let norm = max(Float(1e-12), row.reduce(0) { $0 + $1 * $1 }.squareRoot())
+        return row.map { $0 / norm }
+    }
+}
