@@ -115,6 +115,17 @@ public final class Loader {
     }
 }
 
+extension Loader {
+    /// The per-image work of the loader on one thread: decode `encoded`, resize to the input size if needed,
+    /// flip if asked, normalise into `output` (3 planes of imageHeight x imageWidth). Used by benchmarks.
+    public static func prepare(_ encoded: Data, source: String, flipped: Bool, codec: JPEGCodec, options: LoaderOptions,
+                               into output: inout [Float]) throws {
+        let image = try ImageDecoder.decode(encoded, codec: codec, source: source)
+            .resized(width: options.imageWidth, height: options.imageHeight)
+        output.withUnsafeMutableBufferPointer { ImageNormalizer.write(image, flipped: flipped, into: $0) }
+    }
+}
+
 /// The shared state of the worker threads: claims of batch numbers, finished batches, permutations.
 private final class Pipeline: @unchecked Sendable {
     let source: any ImageSource
@@ -209,12 +220,13 @@ private final class Pipeline: @unchecked Sendable {
             while true {
                 let index = Int(order[candidate])
                 do {
+                    let label = try checkedLabel(index)
                     let image = try decode(index, codec: codec)
                     images.withUnsafeMutableBufferPointer { buffer in
                         ImageNormalizer.write(image, flipped: flip,
                                               into: UnsafeMutableBufferPointer(rebasing: buffer[(slot * 3 * planeCount)...]))
                     }
-                    labels[slot] = Int32(try checkedLabel(index))
+                    labels[slot] = Int32(label)
                     indices[slot] = index
                     break
                 } catch let error as JPEGError where options.skipBadImages {

@@ -23,11 +23,15 @@ struct BenchDataCommand: ParsableCommand {
     @Option(help: "Model input size in pixels (square).")
     var size = 112
 
+    @Flag(help: "Decode, flip and normalise on the calling thread alone (no loader threads): the per-core rate.")
+    var singleThread = false
+
     func run() throws {
         let url = URL(fileURLWithPath: images)
         let source: any ImageSource = url.pathExtension == "rec" ? try RecordIOSource(recordURL: url) : try ImageFolderSource(root: url)
         let options = LoaderOptions(batchSize: batchSize, imageWidth: size, imageHeight: size, seed: 1,
                                     workerCount: workers, prefetchBatches: max(4, 2 * workers))
+        if singleThread { return try runSingleThread(source, options: options) }
         let loader = try Loader(source: source, options: options)
         // Warm-up: one untimed epoch (threads start, files enter the page cache).
         for _ in 0..<loader.batchesPerEpoch { _ = try loader.next() }
@@ -37,6 +41,7 @@ struct BenchDataCommand: ParsableCommand {
         let plane = size * size
         let timedImages = epochs * loader.batchesPerEpoch * batchSize
         let start = Date()
+        let cpuStart = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID)
         for _ in 0..<(epochs * loader.batchesPerEpoch) {
             let batch = try loader.next()
             batch.images.withUnsafeBufferPointer { pixels in
@@ -51,12 +56,46 @@ struct BenchDataCommand: ParsableCommand {
             }
         }
         let seconds = Date().timeIntervalSince(start)
+        let cpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpuStart
         let result: [String: Any] = [
             "images": timedImages, "seconds": seconds, "images_per_second": Double(timedImages) / seconds,
+            "cpu_seconds": cpu, "images_per_cpu_second": Double(timedImages) / cpu,
             "workers": workers, "batch_size": batchSize, "skipped": loader.skippedInEpoch,
             "channel_means": channelSums.map { $0 / Double(timedImages * plane) },
         ]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))
     }
+
+    /// Times the loader's per-image work (`Loader.prepare`) on this thread: `epochs` passes over the set.
+    private func runSingleThread(_ source: any ImageSource, options: LoaderOptions) throws {
+        let codec = JPEGCodec()
+        let plane = size * size
+        var buffer = [Float](repeating: 0, count: 3 * plane)
+        let encoded = try (0..<source.count).map { try source.encodedImage(at: $0) }  // file reads are not timed
+        for index in 0..<source.count { try Loader.prepare(encoded[index], source: "", flipped: index % 2 == 0, codec: codec,
+                                                            options: options, into: &buffer) }
+        let start = Date()
+        let cpuStart = cpuSeconds(CLOCK_THREAD_CPUTIME_ID)
+        for pass in 0..<epochs {
+            for index in 0..<source.count {
+                try Loader.prepare(encoded[index], source: "", flipped: (index + pass) % 2 == 0, codec: codec,
+                                   options: options, into: &buffer)
+            }
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let cpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID) - cpuStart
+        let count = epochs * source.count
+        let result: [String: Any] = ["images": count, "seconds": seconds, "images_per_second": Double(count) / seconds,
+                                     "cpu_seconds": cpu, "images_per_cpu_second": Double(count) / cpu]
+        let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
+        print(String(decoding: json, as: UTF8.self))
+    }
+}
+
+/// CPU time of `clock` (the process's or this thread's) in seconds.
+func cpuSeconds(_ clock: clockid_t) -> Double {
+    var time = timespec()
+    clock_gettime(clock, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }

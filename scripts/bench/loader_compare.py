@@ -9,6 +9,10 @@ rounds alternate and medians are quoted. Correctness first: both sides' channel 
 epochs (independent of order and flips) must agree within 1e-5 (both decode with libjpeg-turbo's accurate
 DCT, so pixels are identical; only float summation order differs).
 
+On a shared machine wall-clock rates swing with the load, so CPU time is measured too (ours: the process's
+CPU clock; torchvision: the main process plus its worker processes, from /proc/PID/stat) and both ratios are
+printed; the per-core figure is `haarface bench-data --single-thread` (one thread's CPU clock).
+
 Debian python3-torch 1.13, python3-torchvision 0.14, python3-pil 9.4, NumPy 1.24.
   /usr/bin/python3 scripts/bench/loader_compare.py [--haarface .build/release/haarface] [--images 2048]
 """
@@ -46,6 +50,12 @@ def run_ours(haarface, folder, workers, epochs):
     return json.loads(out.stdout)
 
 
+def run_single(haarface, folder, epochs):
+    out = subprocess.run([haarface, "bench-data", "--images", folder, "--single-thread", "--epochs", str(epochs)],
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout)
+
+
 def run_torch(folder, epochs):
     import torch
     from torchvision import datasets, transforms
@@ -56,17 +66,28 @@ def run_torch(folder, epochs):
                                          persistent_workers=True)
     for _ in loader:  # warm-up epoch
         pass
+    workers = [w.pid for w in loader._iterator._workers]  # persistent: the same processes every epoch
     sums = torch.zeros(3, dtype=torch.float64)
     images = 0
     start = time.perf_counter()
+    cpu_start = time.process_time() + sum(process_cpu_seconds(pid) for pid in workers)
     for _ in range(epochs):
         for batch, _labels in loader:
             sums += batch.sum(dim=(0, 2, 3), dtype=torch.float64)
             images += batch.shape[0]
     seconds = time.perf_counter() - start
+    cpu = time.process_time() + sum(process_cpu_seconds(pid) for pid in workers) - cpu_start
     plane = 112 * 112
     return {"images": images, "seconds": seconds, "images_per_second": images / seconds,
+            "cpu_seconds": cpu, "images_per_cpu_second": images / cpu,
             "channel_means": (sums / (images * plane)).tolist(), "torch": torch.__version__}
+
+
+def process_cpu_seconds(pid):
+    """User + system CPU time of a live process (fields 14 and 15 of /proc/PID/stat, in clock ticks)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -91,12 +112,20 @@ def main():
         gap = max(abs(a - b) for a, b in zip(means, reference))
         assert gap < 1e-5, "%s channel means %s differ from torchvision's %s" % (name, means, reference)
     median = {name: statistics.median(r["images_per_second"] for r in runs) for name, runs in results.items()}
+    median_cpu = {name: statistics.median(r["images_per_cpu_second"] for r in runs) for name, runs in results.items()}
+    single = [run_single(args.haarface, args.folder, args.epochs) for _ in range(args.rounds)]
     summary = {
         "images": args.images, "mean_jpeg_bytes": sum(sizes) / len(sizes), "rounds": args.rounds,
-        "median_images_per_second": median,
-        "ratio_ours_2_workers_to_torchvision_2_workers": median["ours_2_workers"] / median["torchvision_2_workers"],
+        "per_core_decode_flip_normalise_images_per_cpu_second": statistics.median(r["images_per_cpu_second"] for r in single),
+        "median_images_per_second_wall": median,
+        "median_images_per_cpu_second": median_cpu,
+        "ratio_wall_ours_2_workers_to_torchvision_2_workers": median["ours_2_workers"] / median["torchvision_2_workers"],
+        "ratio_cpu_ours_2_workers_to_torchvision_2_workers": median_cpu["ours_2_workers"] / median_cpu["torchvision_2_workers"],
+        "load_average": os.getloadavg(),
         "channel_means": {name: runs[0]["channel_means"] for name, runs in results.items()},
-        "all_runs_images_per_second": {name: [round(r["images_per_second"], 1) for r in runs] for name, runs in results.items()},
+        "all_runs_images_per_second_wall": {name: [round(r["images_per_second"], 1) for r in runs] for name, runs in results.items()},
+        "all_runs_images_per_cpu_second": {name: [round(r["images_per_cpu_second"], 1) for r in runs] for name, runs in results.items()},
+        "single_thread_runs_images_per_cpu_second": [round(r["images_per_cpu_second"], 1) for r in single],
     }
     print(json.dumps(summary, indent=1))
 
