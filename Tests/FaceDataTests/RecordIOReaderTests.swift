@@ -35,6 +35,28 @@ final class RecordIOReaderTests: XCTestCase {
         XCTAssertEqual(try (0..<3).map { try source.label(at: $0) }, [2, 0, 1])
     }
 
+    /// An im2rec record 0 with a label array (flag 2) but an image is an image, not InsightFace's header.
+    func testMultiLabelRecordZeroWithImageIsHeaderless() throws {
+        let folder = try TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jpeg = try makeJPEG(red: 9)
+        var rec: [UInt8] = [], index = ""
+        for (key, header) in [RecordHeader(labels: [2, 5], id: 0), RecordHeader(label: 1, id: 1)].enumerated() {
+            index += "\(key)\t\(rec.count)\n"
+            var payload: [UInt8] = []
+            header.append(to: &payload)
+            payload += jpeg
+            try payload.withUnsafeBytes { try RecordIO.frame($0, into: &rec) }
+        }
+        try Data(rec).write(to: folder.appendingPathComponent("multi.rec"))
+        try index.write(to: folder.appendingPathComponent("multi.idx"), atomically: true, encoding: .utf8)
+        let source = try RecordIOSource(recordURL: folder.appendingPathComponent("multi.rec"))
+        XCTAssertEqual(source.layout, .headerless)
+        XCTAssertEqual(try (0..<2).map { try source.label(at: $0) }, [2, 1], "the first extra label is the class")
+        XCTAssertEqual(source.classCount, 3)
+        XCTAssertEqual(try source.encodedImage(at: 0), jpeg)
+    }
+
     /// Our writer -> our reader, including a multi-part record, read from 4 threads at once.
     func testWriterReaderRoundTripConcurrently() throws {
         let folder = try TestPaths.temporaryFolder()
