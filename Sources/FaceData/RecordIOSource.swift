@@ -49,6 +49,11 @@ public final class RecordIOSource: ImageSource, Sendable {
                     throw DataFormatError(file: recordURL.path, location: "record 0",
                                           message: "InsightFace header labels must be integers [N+1, N+C+1], found \(header.labels)")
                 }
+                guard imageEnd - 1 < index.count else {
+                    throw DataFormatError(file: recordURL.path, location: "record 0",
+                                          message: "the header declares \(imageEnd - 1) images but \(indexURL.lastPathComponent) "
+                                              + "lists only \(index.count) records")
+                }
                 layout = .insightFace(identityCount: identityEnd - imageEnd)
                 declaredClasses = identityEnd - imageEnd
                 imageKeys = Array(1..<imageEnd)

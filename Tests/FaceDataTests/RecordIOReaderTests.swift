@@ -138,6 +138,15 @@ final class RecordIOReaderTests: XCTestCase {
         }
         XCTAssertTrue("\(outside!)".contains("record 3: label 1 outside the class range 0..<1"), "\(String(describing: outside))")
 
+        // Found by the fuzzer: a header declaring 10^9 images must not allocate for them.
+        let huge = try openDamaged { data, _ in
+            var header: [UInt8] = []
+            header.appendLittleEndian(Float(1e9)); header.appendLittleEndian(Float(1e9))
+            data.replaceSubrange(32..<40, with: header)
+        }
+        XCTAssertTrue("\(huge!)".contains("record 0: the header declares 999999999 images but train.idx lists only 6 records"),
+                      "\(String(describing: huge))")
+
         let garbled = try openDamaged { _, index in index = "0\tzero\n" }
         XCTAssertTrue("\(garbled!)".contains("line 1: expected \"key<TAB>byte offset\", found \"0\tzero\""), "\(String(describing: garbled))")
 
