@@ -68,7 +68,8 @@ public final class Loader {
     public let batchesPerEpoch: Int
     /// The position of the next batch `next()` returns.
     public private(set) var state: LoaderState
-    /// Bad images skipped so far in the epoch of the last batch returned.
+    /// Bad images skipped in the epoch of the last batch returned (since that epoch began, or since the
+    /// resume position when it began before this loader): report it when `isLastInEpoch`.
     public private(set) var skippedInEpoch = 0
     private let pipeline: Pipeline
     private var failure: Error?
