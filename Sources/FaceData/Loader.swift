@@ -210,7 +210,10 @@ private final class Pipeline: @unchecked Sendable {
     private func produce(epoch: Int, batchInEpoch: Int, order: [Int32], codec: JPEGCodec) throws -> Batch {
         let batchSize = options.batchSize
         let planeCount = options.imageWidth * options.imageHeight
-        var images = [Float](repeating: 0, count: batchSize * 3 * planeCount)
+        // Every element is written below (each slot's 3 planes, or the batch fails), so skip zero-filling.
+        var images = [Float](unsafeUninitializedCapacity: batchSize * 3 * planeCount) { _, count in
+            count = batchSize * 3 * planeCount
+        }
         var labels = [Int32](repeating: 0, count: batchSize)
         var indices = [Int](repeating: 0, count: batchSize)
         var skipped: [String] = []
