@@ -7,15 +7,16 @@ struct HaarFace: ParsableCommand {
         abstract: "Face-recognition training with the MHLR learning-rate scheduler.",
         version: HaarFaceVersion.current,
         subcommands: [
-            ReplayCommand.self,
-            ScheduleCommand.self,
-            DataCommand.self,
-            SynthCommand.self,
-            BenchCommand.self,
             TrainCommand.self,
             EvalCommand.self,
             EmbedCommand.self,
             VerifyCommand.self,
+            ReplayCommand.self,
+            ScheduleCommand.self,
+            SynthCommand.self,
+            DataCommand.self,
+            BenchCommand.self,
+            BenchDataCommand.self,
         ])
 }
 

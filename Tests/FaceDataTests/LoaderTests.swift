@@ -154,6 +154,28 @@ final class LoaderTests: XCTestCase {
         XCTAssertEqual(loader.skippedInEpoch, 1, "the count restarts with each epoch")
     }
 
+    /// End to end: an image folder packed into train.rec, loaded from the .rec, gives the same batches as the folder.
+    func testPackedRecordLoadsLikeTheFolder() throws {
+        let root = try TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let memory = try makeSource(count: 9)
+        for index in 0..<9 {
+            let folder = root.appendingPathComponent("faces/person\(index % 3)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try memory.images[index].write(to: folder.appendingPathComponent("\(index).jpg"))
+        }
+        try DataSetPacker.pack(folder: root.appendingPathComponent("faces"), output: root.appendingPathComponent("rec"))
+        let folder = try ImageFolderSource(root: root.appendingPathComponent("faces"))
+        let record = try RecordIOSource(recordURL: root.appendingPathComponent("rec/train.rec"))
+        let options = LoaderOptions(batchSize: 4, imageWidth: 8, imageHeight: 8, seed: 3, workerCount: 2)
+        let fromFolder = try Loader(source: folder, options: options), fromRecord = try Loader(source: record, options: options)
+        for _ in 0..<4 {
+            let a = try fromFolder.next(), b = try fromRecord.next()
+            XCTAssertEqual(a.images, b.images)
+            XCTAssertEqual(a.labels, b.labels)
+        }
+    }
+
     func testBadLabelsAndSmallSetsAreClearErrors() throws {
         let good = try makeSource(count: 4)
         let source = MemorySource(images: good.images, labels: [0, 1, 5, 2], classCount: 3)

@@ -1,0 +1,127 @@
+import Foundation
+import MHLR
+import XCTest
+
+/// `haarface train` end to end on a tiny synthetic set (10 identities x 8 images at 16x16, 40 held-out
+/// pairs): 10 steps per epoch at batch 8.
+final class TrainCommandTests: XCTestCase {
+    private static var dataDirectory: URL = {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("train-data-\(UUID().uuidString)")
+        let run = try! CLI.run(["synth", "--identities", "10", "--images-per-identity", "8", "--image-size", "16",
+                                "--seed", "5", "--pairs", "40", "--format", "rec", "--output", url.path])
+        precondition(run.status == 0, run.stderr)
+        return url
+    }()
+
+    private var workDirectory: URL!
+
+    override func setUpWithError() throws {
+        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("train-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    private func arguments(output: String, extra: [String] = []) -> [String] {
+        ["train", "--rec", Self.dataDirectory.path, "--val-targets", "synth_val", "--network", "r18", "--image-size", "16",
+         "--embedding-size", "32", "--batch-size", "8", "--num-epoch", "2", "--frequent", "2", "--verbose", "10",
+         "--num-workers", "1", "--window", "4", "--output", workDirectory.appendingPathComponent(output).path] + extra
+    }
+
+    func testTrainingWritesArcfaceTorchOutputsAndAReport() throws {
+        let run = try CLI.run(arguments(output: "run", extra: ["--checkpoint-every", "5"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let output = workDirectory.appendingPathComponent("run")
+
+        // training.log: arcface_torch's lines, first at 2 x frequent, read back by the replay reader.
+        let log = try TrainingLog(contentsOf: output.appendingPathComponent("training.log"))
+        XCTAssertEqual(log.entries.map(\.step), Array(stride(from: 4, through: 20, by: 2)))
+        let text = try String(contentsOf: output.appendingPathComponent("training.log"), encoding: .utf8)
+        for step in [10, 20] {
+            XCTAssertTrue(text.contains("-[synth_val][\(step)]XNorm: "), text)
+            XCTAssertTrue(text.contains("-[synth_val][\(step)]Accuracy-Flip: "), text)
+            XCTAssertTrue(text.contains("-[synth_val][\(step)]Accuracy-Highest: "), text)
+        }
+        // metrics.csv: one row per step; its losses average to the log's lines (line 4 covers steps 1-4).
+        let metrics = try TrainingLog(contentsOf: output.appendingPathComponent("metrics.csv"))
+        XCTAssertEqual(metrics.entries.map(\.step), Array(1...20))
+        let firstFour = metrics.entries.prefix(4).map(\.loss).reduce(0, +) / 4
+        XCTAssertEqual(log.entries[0].loss, firstFour, accuracy: 6e-5, "the log prints %.4f of the mean")
+
+        for file in ["model.safetensors", "report.md", "report.svg", "checkpoint/backbone.safetensors",
+                     "checkpoint/head.safetensors", "checkpoint/optimizer.safetensors", "checkpoint/trainer.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), file)
+        }
+        let report = try String(contentsOf: output.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(report.contains("| 20 | synth_val |"), report)
+
+        // The model loads back for evaluation and gives the trainer's own last verification figures.
+        let eval = try CLI.run(["eval", "--checkpoint", output.appendingPathComponent("model.safetensors").path,
+                                "--bin", Self.dataDirectory.appendingPathComponent("synth_val.bin").path])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let lastAccuracy = text.split(separator: "\n").last { $0.contains("[synth_val][20]Accuracy-Flip: ") }!
+            .components(separatedBy: "Accuracy-Flip: ")[1]
+        XCTAssertTrue(eval.stdout.contains("[synth_val][0]Accuracy-Flip: \(lastAccuracy)"), eval.stdout)
+    }
+
+    /// A run killed with SIGKILL after a checkpoint and resumed ends with the same weights, byte for byte,
+    /// as an uninterrupted run with the same thread count.
+    func testResumeAfterKillMatchesAnUninterruptedRun() throws {
+        let whole = try CLI.run(arguments(output: "whole", extra: ["--checkpoint-every", "3"]))
+        XCTAssertEqual(whole.status, 0, whole.stderr)
+
+        let killed = workDirectory.appendingPathComponent("killed")
+        let process = Process()
+        process.executableURL = CLI.binary
+        process.arguments = arguments(output: "killed", extra: ["--checkpoint-every", "3"])
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let state = killed.appendingPathComponent("checkpoint/trainer.json")
+        let deadline = Date().addingTimeInterval(300)
+        while !FileManager.default.fileExists(atPath: state.path) && process.isRunning && Date() < deadline {
+            usleep(2_000)
+        }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way, not finish")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.appendingPathComponent("model.safetensors").path))
+
+        let resumed = try CLI.run(["train", "--resume", "--output", killed.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let expected = try Data(contentsOf: workDirectory.appendingPathComponent("whole/model.safetensors"))
+        XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent("model.safetensors")), expected)
+        let wholeLosses = try TrainingLog(contentsOf: workDirectory.appendingPathComponent("whole/metrics.csv")).entries
+        let resumedLosses = try TrainingLog(contentsOf: killed.appendingPathComponent("metrics.csv")).entries
+        XCTAssertEqual(resumedLosses.map(\.step), Array(1...20), "no step logged twice or lost")
+        XCTAssertEqual(resumedLosses.map(\.loss), wholeLosses.map(\.loss))
+    }
+
+    /// A huge learning rate blows the weights up after the first step: the next loss is not finite.
+    func testNonFiniteLossStopsClearlyOrIsSkipped() throws {
+        let stopped = try CLI.run(arguments(output: "nan", extra: ["--lr", "1e30"]))
+        XCTAssertNotEqual(stopped.status, 0)
+        XCTAssertTrue(stopped.stderr.contains("not a number; stopped before updating the weights"), stopped.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("nan/model.safetensors").path))
+
+        let skipped = try CLI.run(arguments(output: "skip", extra: ["--lr", "1e30", "--skip-nonfinite", "--num-epoch", "1"]))
+        XCTAssertEqual(skipped.status, 0, skipped.stderr)
+        let summary = try JSONSerialization.jsonObject(with: Data(skipped.stdout.split(separator: "\n").drop { $0 != "{" }
+            .joined(separator: "\n").utf8)) as! [String: Any]
+        XCTAssertGreaterThan(summary["skippedNonFiniteSteps"] as! Int, 0)
+    }
+
+    func testBadTrainingInputIsAClearError() throws {
+        let missing = try CLI.run(["train", "--rec", "/nonexistent/data", "--output", workDirectory.path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/data: rec: no such file or folder"), missing.stderr)
+        let badNetwork = try CLI.run(["train", "--network", "r42", "--output", workDirectory.path])
+        XCTAssertNotEqual(badNetwork.status, 0)
+        XCTAssertTrue(badNetwork.stderr.contains("network: expected r18, r34, r50, r100, r200 or mbf, found 'r42'"), badNetwork.stderr)
+        let noCheckpoint = try CLI.run(["train", "--resume", "--output", workDirectory.path])
+        XCTAssertNotEqual(noCheckpoint.status, 0)
+        XCTAssertTrue(noCheckpoint.stderr.contains("--resume found no checkpoint"), noCheckpoint.stderr)
+    }
+}
