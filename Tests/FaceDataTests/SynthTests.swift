@@ -58,6 +58,23 @@ final class SynthTests: XCTestCase {
         XCTAssertNotEqual(firstFold, [Bool](repeating: true, count: 10) + [Bool](repeating: false, count: 10))
     }
 
+    /// The writer's manifest identifies a complete set for reuse; a folder without one is not a set.
+    func testWriterManifestIdentifiesACachedSet() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        XCTAssertNil(SynthWriter.existingSet(at: directory))
+        let config = SynthConfig(identities: 2, imagesPerIdentity: 2, imageSize: 16, seed: 9, pairs: 20)
+        let summary = try SynthWriter.write(try SyntheticFaces(config), to: directory, format: .rec)
+        XCTAssertEqual(summary.trainingImages, 4)
+        XCTAssertEqual(summary.pairImages, 40)
+        let existing = try XCTUnwrap(SynthWriter.existingSet(at: directory))
+        XCTAssertEqual(existing.config, config)
+        XCTAssertEqual(existing.format, .rec)
+        XCTAssertThrowsError(try SynthWriter.write(try SyntheticFaces(config), to: directory, format: .rec)) { error in
+            XCTAssertTrue("\(error)".contains("the output folder must be empty"), "\(error)")
+        }
+    }
+
     func testInvalidSettingsNameTheFlag() {
         let cases: [(SynthConfig, String)] = [
             (SynthConfig(identities: 0), "--identities must be at least 1; got 0"),
