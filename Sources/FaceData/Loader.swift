@@ -68,7 +68,8 @@ public final class Loader {
     public let batchesPerEpoch: Int
     /// The position of the next batch `next()` returns.
     public private(set) var state: LoaderState
-    /// Bad images skipped so far in the epoch of the last batch returned.
+    /// Bad images skipped in the epoch of the last batch returned (since that epoch began, or since the
+    /// resume position when it began before this loader): report it when `isLastInEpoch`.
     public private(set) var skippedInEpoch = 0
     private let pipeline: Pipeline
     private var failure: Error?
@@ -112,6 +113,17 @@ public final class Loader {
             pipeline.cancel()
             throw error
         }
+    }
+}
+
+extension Loader {
+    /// The per-image work of the loader on one thread: decode `encoded`, resize to the input size if needed,
+    /// flip if asked, normalise into `output` (3 planes of imageHeight x imageWidth). Used by benchmarks.
+    public static func prepare(_ encoded: Data, source: String, flipped: Bool, codec: JPEGCodec, options: LoaderOptions,
+                               into output: inout [Float]) throws {
+        let image = try ImageDecoder.decode(encoded, codec: codec, source: source)
+            .resized(width: options.imageWidth, height: options.imageHeight)
+        output.withUnsafeMutableBufferPointer { ImageNormalizer.write(image, flipped: flipped, into: $0) }
     }
 }
 
@@ -209,12 +221,13 @@ private final class Pipeline: @unchecked Sendable {
             while true {
                 let index = Int(order[candidate])
                 do {
+                    let label = try checkedLabel(index)
                     let image = try decode(index, codec: codec)
                     images.withUnsafeMutableBufferPointer { buffer in
                         ImageNormalizer.write(image, flipped: flip,
                                               into: UnsafeMutableBufferPointer(rebasing: buffer[(slot * 3 * planeCount)...]))
                     }
-                    labels[slot] = Int32(try checkedLabel(index))
+                    labels[slot] = Int32(label)
                     indices[slot] = index
                     break
                 } catch let error as JPEGError where options.skipBadImages {

@@ -39,7 +39,7 @@ final class PickleList {
 /// `callable(*arguments)` as REDUCE recorded it, with the state BUILD gave it.
 final class PickleObject {
     let callable: PickleValue
-    let arguments: [PickleValue]
+    var arguments: [PickleValue]
     var state: PickleValue?
     init(callable: PickleValue, arguments: [PickleValue]) {
         self.callable = callable
@@ -63,16 +63,25 @@ struct PickleReader {
     private var position = 0
     private var stack: [PickleValue] = []
     private var memo: [Int: PickleValue] = [:]
+    /// Every container built, for breaking cycles afterwards.
+    private var lists: [PickleList] = []
+    private var objects: [PickleObject] = []
 
     init(bytes: [UInt8], file: String) {
         self.bytes = bytes
         self.file = file
     }
 
-    /// Runs the pickle to its STOP opcode and returns the value left on the stack.
-    static func load(_ data: Data, file: String) throws -> PickleValue {
+    /// Runs the pickle to its STOP opcode and hands the value left on the stack to `interpret`.
+    /// Pickles can build cycles (a list appended to itself through the memo); every list and object is
+    /// emptied afterwards so that reference counting frees them.
+    static func load<Result>(_ data: Data, file: String, interpret: (PickleValue) throws -> Result) throws -> Result {
         var reader = PickleReader(bytes: [UInt8](data), file: file)
-        return try reader.run()
+        defer {
+            for list in reader.lists { list.items.removeAll() }
+            for object in reader.objects { object.state = nil; object.arguments.removeAll() }
+        }
+        return try interpret(try reader.run())
     }
 
     private mutating func run() throws -> PickleValue {
@@ -96,7 +105,10 @@ struct PickleReader {
                 if case .mark = value { throw failure(at: opcodeOffset, "STOP with an unclosed MARK") }
                 return value
             case 0x28: stack.append(.mark)  // MARK
-            case 0x5D: stack.append(.list(PickleList()))  // EMPTY_LIST
+            case 0x5D:  // EMPTY_LIST
+                let list = PickleList()
+                lists.append(list)
+                stack.append(.list(list))
             case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
             case 0x4E: stack.append(.none)  // NONE
             case 0x88: stack.append(.bool(true))  // NEWTRUE
@@ -183,7 +195,7 @@ struct PickleReader {
 
     /// `_codecs.encode(text, 'latin1')` and `bytes()` are how Python 3 writes bytes under protocol 2:
     /// evaluate them. Everything else stays a recorded call for the NumPy decoder.
-    private func reduce(_ callable: PickleValue, _ arguments: [PickleValue], at offset: Int) throws -> PickleValue {
+    private mutating func reduce(_ callable: PickleValue, _ arguments: [PickleValue], at offset: Int) throws -> PickleValue {
         if case .global(_, "bytes") = callable {
             guard arguments.isEmpty else { throw failure(at: offset, "bytes() with arguments is not supported") }
             return .bytes(Data())
@@ -201,7 +213,9 @@ struct PickleReader {
             }
             return .bytes(Data(bytes))
         }
-        return .object(PickleObject(callable: callable, arguments: arguments))
+        let object = PickleObject(callable: callable, arguments: arguments)
+        objects.append(object)
+        return .object(object)
     }
 
     private mutating func readBytes(_ count: Int, opcode: UInt8, at offset: Int) throws -> ArraySlice<UInt8> {

@@ -64,6 +64,11 @@ public enum RecordIO {
                                       message: "part \(part) at byte \(position) has cflag \(cflag), expected "
                                           + (part == 0 ? "0 (whole) or 1 (first part)" : "2 (middle) or 3 (last part)"))
             }
+            guard position + 8 + UInt64(length) <= file.size else {
+                throw DataFormatError(file: file.path, location: what,
+                                      message: "file truncated: part \(part) needs \(length) bytes at byte \(position + 8), "
+                                          + "the file has \(file.size) bytes")
+            }
             if part > 0 { payload.append(contentsOf: magicBytes) }
             payload.append(try file.readExactly(length, at: position + 8, what: what))
             position += 8 + UInt64((length + 3) / 4 * 4)

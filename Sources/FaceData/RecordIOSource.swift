@@ -3,8 +3,8 @@ import Foundation
 /// Images in a RecordIO `.rec` + `.idx` pair, read by positional reads (never loaded whole), safe to
 /// read from many threads at once.
 ///
-/// Two layouts are recognised: InsightFace's (record 0 has flag > 0 and labels [N+1, N+C+1]: images
-/// are keys 1...N, C identities) and im2rec's header-less one (every key in the .idx is an image).
+/// Two layouts are recognised: InsightFace's (record 0 has flag > 0, labels [N+1, N+C+1] and no image:
+/// images are keys 1...N, C identities) and im2rec's header-less one (every key in the .idx is an image).
 /// Opening scans every image's 24-byte header (a few bytes each) to learn and check the labels.
 public final class RecordIOSource: ImageSource, Sendable {
     public enum Layout: Equatable, Sendable {
@@ -39,14 +39,20 @@ public final class RecordIOSource: ImageSource, Sendable {
         var declaredClasses: Int?
         var layout = Layout.headerless
         if let headerOffset = index[0] {
-            let header = try RecordHeader.parse(try RecordIO.readRecord(from: file, at: headerOffset, what: "record 0"),
-                                                file: recordURL.path, what: "record 0")
-            if header.flag > 0, header.labels.count >= 2 {
+            let payload = try RecordIO.readRecord(from: file, at: headerOffset, what: "record 0")
+            let header = try RecordHeader.parse(payload, file: recordURL.path, what: "record 0")
+            // InsightFace's header carries no image; an im2rec record 0 with several labels does.
+            if header.flag > 0, header.labels.count >= 2, payload.count == header.byteCount {
                 let firstIdentity = header.labels[0], end = header.labels[1]
                 guard let imageEnd = Int(exactly: firstIdentity), let identityEnd = Int(exactly: end),
                       imageEnd >= 1, identityEnd >= imageEnd else {
                     throw DataFormatError(file: recordURL.path, location: "record 0",
                                           message: "InsightFace header labels must be integers [N+1, N+C+1], found \(header.labels)")
+                }
+                guard imageEnd - 1 < index.count else {
+                    throw DataFormatError(file: recordURL.path, location: "record 0",
+                                          message: "the header declares \(imageEnd - 1) images but \(indexURL.lastPathComponent) "
+                                              + "lists only \(index.count) records")
                 }
                 layout = .insightFace(identityCount: identityEnd - imageEnd)
                 declaredClasses = identityEnd - imageEnd

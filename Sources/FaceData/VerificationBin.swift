@@ -59,7 +59,10 @@ public enum VerificationBin {
 
     /// Interprets the bytes of a .bin pickle; `file` names it in errors.
     public static func decode(_ data: Data, name: String, file: String) throws -> VerificationSet {
-        let value = try PickleReader.load(data, file: file)
+        try PickleReader.load(data, file: file) { try interpret($0, name: name, file: file) }
+    }
+
+    private static func interpret(_ value: PickleValue, name: String, file: String) throws -> VerificationSet {
         let parts: [PickleValue]
         switch value {
         case .tuple(let items): parts = items

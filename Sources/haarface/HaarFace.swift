@@ -6,7 +6,7 @@ struct HaarFace: ParsableCommand {
         commandName: "haarface",
         abstract: "Face-recognition training with the MHLR learning-rate scheduler.",
         version: HaarFaceVersion.current,
-        subcommands: [DataCommand.self, SynthCommand.self])
+        subcommands: [DataCommand.self, BenchDataCommand.self, SynthCommand.self])
 }
 
 enum HaarFaceVersion {

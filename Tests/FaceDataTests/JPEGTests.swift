@@ -41,3 +41,15 @@ final class JPEGRecoveryTests: XCTestCase {
         }
     }
 }
+
+final class JPEGReferenceTests: XCTestCase {
+    /// Byte-identical to PIL's decoding (scripts/reference/data_jpeg.py) of a noisy image: the accurate DCT
+    /// and fancy upsampling, as torchvision's ImageFolder decodes.
+    func testDecodeMatchesPIL() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures")
+        let image = try JPEGCodec().decode(try Data(contentsOf: fixtures.appendingPathComponent("jpeg_noise.jpg")), source: "noise")
+        XCTAssertEqual(image.width, 24)
+        XCTAssertEqual(image.height, 16)
+        XCTAssertEqual(image.pixels, [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("jpeg_noise.rgb"))))
+    }
+}

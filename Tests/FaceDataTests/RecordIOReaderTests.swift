@@ -35,6 +35,28 @@ final class RecordIOReaderTests: XCTestCase {
         XCTAssertEqual(try (0..<3).map { try source.label(at: $0) }, [2, 0, 1])
     }
 
+    /// An im2rec record 0 with a label array (flag 2) but an image is an image, not InsightFace's header.
+    func testMultiLabelRecordZeroWithImageIsHeaderless() throws {
+        let folder = try TestPaths.temporaryFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let jpeg = try makeJPEG(red: 9)
+        var rec: [UInt8] = [], index = ""
+        for (key, header) in [RecordHeader(labels: [2, 5], id: 0), RecordHeader(label: 1, id: 1)].enumerated() {
+            index += "\(key)\t\(rec.count)\n"
+            var payload: [UInt8] = []
+            header.append(to: &payload)
+            payload += jpeg
+            try payload.withUnsafeBytes { try RecordIO.frame($0, into: &rec) }
+        }
+        try Data(rec).write(to: folder.appendingPathComponent("multi.rec"))
+        try index.write(to: folder.appendingPathComponent("multi.idx"), atomically: true, encoding: .utf8)
+        let source = try RecordIOSource(recordURL: folder.appendingPathComponent("multi.rec"))
+        XCTAssertEqual(source.layout, .headerless)
+        XCTAssertEqual(try (0..<2).map { try source.label(at: $0) }, [2, 1], "the first extra label is the class")
+        XCTAssertEqual(source.classCount, 3)
+        XCTAssertEqual(try source.encodedImage(at: 0), jpeg)
+    }
+
     /// Our writer -> our reader, including a multi-part record, read from 4 threads at once.
     func testWriterReaderRoundTripConcurrently() throws {
         let folder = try TestPaths.temporaryFolder()
@@ -115,6 +137,15 @@ final class RecordIOReaderTests: XCTestCase {
             data.replaceSubrange(32..<40, with: header)
         }
         XCTAssertTrue("\(outside!)".contains("record 3: label 1 outside the class range 0..<1"), "\(String(describing: outside))")
+
+        // Found by the fuzzer: a header declaring 10^9 images must not allocate for them.
+        let huge = try openDamaged { data, _ in
+            var header: [UInt8] = []
+            header.appendLittleEndian(Float(1e9)); header.appendLittleEndian(Float(1e9))
+            data.replaceSubrange(32..<40, with: header)
+        }
+        XCTAssertTrue("\(huge!)".contains("record 0: the header declares 999999999 images but train.idx lists only 6 records"),
+                      "\(String(describing: huge))")
 
         let garbled = try openDamaged { _, index in index = "0\tzero\n" }
         XCTAssertTrue("\(garbled!)".contains("line 1: expected \"key<TAB>byte offset\", found \"0\tzero\""), "\(String(describing: garbled))")

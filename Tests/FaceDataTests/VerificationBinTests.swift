@@ -62,6 +62,23 @@ final class VerificationBinTests: XCTestCase {
         }
     }
 
+    /// Found by the fuzzer: a list appended to itself through the memo (EMPTY_LIST, BINPUT 0, BINGET 0,
+    /// APPEND, STOP) is a cycle; the reader must still free it.
+    func testSelfContainingListIsFreed() throws {
+        let bytes = Data([0x5D, 0x71, 0x00, 0x68, 0x00, 0x61, 0x2E])
+        weak var captured: PickleList?
+        let count = try PickleReader.load(bytes, file: "cycle.bin") { value -> Int in
+            guard case .list(let list) = value else { return -1 }
+            captured = list
+            return list.items.count
+        }
+        XCTAssertEqual(count, 1)
+        XCTAssertNil(captured, "the cyclic list was freed")
+        XCTAssertThrowsError(try VerificationBin.decode(bytes, name: "x", file: "cycle.bin")) { error in
+            XCTAssertTrue("\(error)".contains("found list of 1 items"), "\(error)")
+        }
+    }
+
     func testUnsupportedOpcodeIsNamedWithItsOffset() throws {
         // PROTO 2, EMPTY_DICT ('}') at byte 2.
         XCTAssertThrowsError(try VerificationBin.decode(Data([0x80, 0x02, 0x7D, 0x2E]), name: "x", file: "x.bin")) { error in

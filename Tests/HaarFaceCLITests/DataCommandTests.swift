@@ -26,6 +26,27 @@ final class DataCommandTests: XCTestCase {
         XCTAssertEqual(bin["pairs"] as? [String: Int], ["same": 2, "different": 1])
         XCTAssertEqual(bin["image_size"] as? [String: Int], ["width": 3, "height": 2])
 
+        // FastFace's folder form and an image folder, made here.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("haarface-inspect-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let jpeg = try Data(contentsOf: fixtures.appendingPathComponent("jpeg_noise.jpg"))  // 24x16
+        for index in 0..<6 {
+            let url = root.appendingPathComponent("cfp_fp/imgs/\(index).jpg")
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try jpeg.write(to: url)
+            let person = root.appendingPathComponent("faces/p\(index % 2)")
+            try FileManager.default.createDirectory(at: person, withIntermediateDirectories: true)
+            try jpeg.write(to: person.appendingPathComponent("\(index).jpg"))
+        }
+        try FileManager.default.copyItem(at: fixtures.appendingPathComponent("pair_label.npy"),
+                                         to: root.appendingPathComponent("cfp_fp/pair_label.npy"))
+        let fastFace = try CLI.run(["data", "inspect", root.appendingPathComponent("cfp_fp").path])
+        XCTAssertEqual(fastFace.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       #"{"image_size":{"height":16,"width":24},"images":6,"kind":"verification-folder","pairs":{"different":1,"same":2}}"#)
+        let folder = try CLI.run(["data", "inspect", root.appendingPathComponent("faces").path])
+        XCTAssertEqual(folder.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                       #"{"identities":2,"image_size":{"height":16,"width":24},"images":6,"kind":"image-folder"}"#)
+
         let missing = try CLI.run(["data", "inspect", "/nonexistent/lfw.bin"])
         XCTAssertNotEqual(missing.status, 0)
         XCTAssertTrue(missing.stderr.contains("/nonexistent/lfw.bin: no such file or folder"), missing.stderr)
