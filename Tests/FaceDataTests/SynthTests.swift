@@ -171,22 +171,28 @@ final class SynthTests: XCTestCase {
         XCTAssertGreaterThan(easy, hard + 0.1, "difficulty 0 vs 1")
     }
 
-    /// The SplitMix64 extension's first draws, from the published algorithm (scripts/reference/data_random.py
-    /// implements the same generator): derived streams differ per key, unit() is in [0, 1).
+    /// The SplitMix64 extension: derived streams depend on every key and its position; unit() is uniform
+    /// on [0, 1) and below(n) on 0..<n.
     func testRandomDraws() {
         var a = SplitMix64.derived(1, 2, 3), b = SplitMix64.derived(1, 2, 3), c = SplitMix64.derived(1, 3, 2)
         XCTAssertEqual(a.next(), b.next())
         var fresh = SplitMix64.derived(1, 2, 3)
         XCTAssertNotEqual(fresh.next(), c.next())
-        var total: Float = 0, squares: Float = 0
+        var total: Float = 0, counts = [Int](repeating: 0, count: 5)
         for _ in 0..<10_000 {
             let u = a.unit()
             XCTAssertTrue(u >= 0 && u < 1)
-            let g = b.gaussian()
-            total += g; squares += g * g
+            total += u
+            counts[b.below(5)] += 1
         }
-        // Mean 0 and variance 1 within about 4 standard errors of 10000 draws (0.01 and 0.014 x 4).
-        XCTAssertEqual(total / 10_000, 0, accuracy: 0.04)
-        XCTAssertEqual(squares / 10_000, 1, accuracy: 0.06)
+        // Mean 1/2 within 4 standard errors (sqrt(1/12 / 10000) = 0.0029); each of 5 values about 2000
+        // times, within 4 standard deviations (sqrt(10000 * 0.2 * 0.8) = 40).
+        XCTAssertEqual(total / 10_000, 0.5, accuracy: 0.012)
+        for count in counts { XCTAssertEqual(count, 2000, accuracy: 160) }
+        // The noise table has unit variance (the triangular distribution on [-sqrt 6, sqrt 6]).
+        let table = FaceRenderer.triangularQuantiles
+        let variance = table.reduce(0) { $0 + $1 * $1 } / Float(table.count)
+        XCTAssertEqual(variance, 1, accuracy: 0.01)
+        XCTAssertEqual(table.reduce(0, +), 0, accuracy: 1e-3)
     }
 }
