@@ -62,6 +62,10 @@ public struct SynthConfig: Sendable, Equatable, Codable {
         if let pairIdentities, pairs > 0, pairIdentities < 2 {
             throw SynthError("--pair-identities must be at least 2 to form different-identity pairs; got \(pairIdentities)")
         }
+        // Identity indices are UInt64 stream keys and Int labels; keep their sum far from overflow.
+        if let pairIdentities, pairIdentities > 1_000_000_000 {
+            throw SynthError("--pair-identities must be at most 1000000000; got \(pairIdentities)")
+        }
         guard difficulty.isFinite, (0...3).contains(difficulty) else {
             throw SynthError("--difficulty must be between 0 and 3; got \(difficulty)")
         }
@@ -87,21 +91,20 @@ public struct SynthPair: Sendable, Equatable {
 /// (2, i, n); side s of pair p: (3, p, s); the pair plan: (4).
 public struct SyntheticFaces: Sendable {
     public let config: SynthConfig
-    /// Training identities first (0..<config.identities), then the held-out ones.
-    public let identities: [FaceIdentity]
     /// `config.pairs` pairs in 10 contiguous folds; each fold holds equally many same and different pairs.
     public let pairs: [SynthPair]
 
     public init(_ config: SynthConfig) throws {
         try config.validate()
         self.config = config
-        let total = config.identities + config.heldOutIdentities
-        let spread = config.identitySpread
-        identities = (0..<total).map { index in
-            var rng = SplitMix64.derived(config.seed, 1, UInt64(index))
-            return FaceIdentity.random(&rng, spread: spread)
-        }
         pairs = Self.planPairs(config)
+    }
+
+    /// Identity `index`: training identities are 0..<config.identities, held-out ones follow. Drawn from
+    /// its own stream on demand (a few hundred nanoseconds), so memory does not grow with the identity count.
+    public func identity(_ index: Int) -> FaceIdentity {
+        var rng = SplitMix64.derived(config.seed, 1, UInt64(index))
+        return FaceIdentity.random(&rng, spread: config.identitySpread)
     }
 
     public var trainingImageCount: Int { config.identities * config.imagesPerIdentity }
@@ -128,7 +131,7 @@ public struct SyntheticFaces: Sendable {
     private func render(_ identity: Int, _ rng: inout SplitMix64, _ workspace: FaceRenderer.Workspace)
         -> (image: RGBImage, jpegQuality: Int) {
         let conditions = ImageConditions.random(&rng, strength: Float(config.difficulty), imageSize: config.imageSize)
-        let image = FaceRenderer.render(identities[identity], conditions, size: config.imageSize, noise: &rng,
+        let image = FaceRenderer.render(self.identity(identity), conditions, size: config.imageSize, noise: &rng,
                                          workspace: workspace)
         return (image, conditions.jpegQuality)
     }

@@ -185,7 +185,7 @@ public struct ImageConditions: Sendable, Equatable {
     // Camera.
     /// Passes of a [1, 2, 1] / 4 blur, in each direction.
     public var blurPasses: Int
-    /// Standard deviation of Gaussian sensor noise, on the [0, 1] scale.
+    /// Standard deviation of the sensor noise (triangular distribution), on the [0, 1] scale.
     public var noiseSigma: Float
     public var jpegQuality: Int
 

@@ -30,16 +30,6 @@ extension SplitMix64 {
         unit() * 2 - 1
     }
 
-    /// Approximately standard normal: the centred sum of four 16-bit uniforms of one draw, scaled to
-    /// unit variance (Irwin-Hall; tails end at about 3.5 sigma, which is what sensor noise needs).
-    public mutating func gaussian() -> Float {
-        let bits = next()
-        let sum = Float(bits & 0xFFFF) + Float((bits >> 16) & 0xFFFF) + Float((bits >> 32) & 0xFFFF)
-            + Float(bits >> 48)
-        // Each 16-bit uniform has mean 32767.5 and variance (65536^2 - 1) / 12.
-        return (sum - 4 * 32767.5) * (1.0 / 37_837.2)
-    }
-
     /// Uniform in 0..<bound (bound > 0), by Lemire's multiply-shift; the bias is below 2^-32 for the
     /// bounds used here and does not matter for rendering.
     public mutating func below(_ bound: Int) -> Int {

@@ -50,25 +50,32 @@ public enum FaceRenderer {
         return RGBImage(width: size, height: size, pixels: pixels)
     }
 
-    /// Sensor noise: each channel of each pixel gets a triangular-distributed offset of standard deviation
-    /// `sigma` (the sum of two 10-bit uniforms), three channels from one 64-bit draw.
+    /// Sensor noise: each channel of each pixel gets an offset of standard deviation `sigma`, drawn from a
+    /// triangular distribution by table look-up: 10 bits per channel, six channels per 64-bit draw.
     static func addNoise(_ buffer: inout [Float], sigma: Float, _ rng: inout SplitMix64) {
-        // A sum of two uniforms on 0..<1024 has variance 2 (1024^2 - 1) / 12.
-        let scale = sigma / (2 * (1024 * 1024 - 1) / 12 as Float).squareRoot()
         var generator = rng
-        buffer.withUnsafeMutableBufferPointer { values in
-            var index = 0
-            while index + 3 <= values.count {
-                let bits = generator.next()
-                for channel in 0..<3 {
-                    let chunk = bits >> UInt64(channel * 20)
-                    let sum = Float(chunk & 0x3FF) + Float((chunk >> 10) & 0x3FF)
-                    values[index + channel] += (sum - 1023) * scale
+        let scale = sigma
+        triangularQuantiles.withUnsafeBufferPointer { table in
+            buffer.withUnsafeMutableBufferPointer { values in
+                var index = 0
+                var bits: UInt64 = 0, left = 0
+                while index < values.count {
+                    if left == 0 { bits = generator.next(); left = 6 }
+                    values[index] += table[Int(bits & 0x3FF)] * scale
+                    bits >>= 10; left -= 1
+                    index += 1
                 }
-                index += 3
             }
         }
         rng = generator
+    }
+
+    /// The 1024 quantiles (i + 0.5) / 1024 of the triangular distribution on [-sqrt 6, sqrt 6] (unit
+    /// variance); computed with square roots only, which IEEE 754 rounds identically everywhere.
+    static let triangularQuantiles: [Float] = (0..<1024).map { index in
+        let u = (Float(index) + 0.5) / 1024
+        let unitWidth = u < 0.5 ? (2 * u).squareRoot() - 1 : 1 - (2 * (1 - u)).squareRoot()
+        return unitWidth * Float(6).squareRoot()
     }
 
     /// One pass of the separable [1, 2, 1] / 4 kernel in x and then y, edges clamped.
@@ -117,6 +124,17 @@ private struct Ellipse {
         inverseX2 = 1 / (rx * rx); inverseY2 = 1 / (ry * ry)
         minRadius = min(rx, ry)
     }
+
+    private init(rx: Float, ry: Float, inverseX2: Float, inverseY2: Float) {
+        self.rx = rx; self.ry = ry
+        self.inverseX2 = inverseX2; self.inverseY2 = inverseY2
+        minRadius = min(rx, ry)
+    }
+
+    /// The ellipse with its x radius multiplied by `factor` (one division instead of two).
+    func narrowed(by factor: Float) -> Ellipse {
+        Ellipse(rx: rx * factor, ry: ry, inverseX2: inverseX2 / (factor * factor), inverseY2: inverseY2)
+    }
 }
 
 /// Everything the per-pixel evaluation needs, precomputed once per image.
@@ -147,7 +165,16 @@ private struct Scene {
     let hairEllipse: Ellipse, earEllipse: Ellipse, lensEllipse: Ellipse, eyeEllipse: Ellipse
     let irisEllipse: Ellipse, pupilEllipse: Ellipse, tipEllipse: Ellipse, nostrilEllipse: Ellipse
     let moleEllipses: [Ellipse]
-    let headWidthInverse2: Float
+    let headEllipse: Ellipse
+    let socketInverseX2: Float, socketInverseY2: Float
+    let inverseBrowHalfLength: Float, inverseNoseLength: Float, inverseMouthHalfWidth: Float
+    /// The skin pattern sin(f1 x' + p1) sin(f2 y' + p2) in face coordinates (x' = x - yaw): both phases are
+    /// affine in the pixel column and row, so each sine splits by the angle-addition formula into a column
+    /// factor (sin u1, cos u1, sin u2, cos u2) and a row factor (cos v1, sin v1, cos v2, sin v2), computed
+    /// once per image instead of two sines per pixel.
+    let textureColumns: [SIMD4<Float>]
+    let textureRows: [SIMD4<Float>]
+    let inverseLightWidth: Float, inverseLightHeight: Float
 
     init(_ identity: FaceIdentity, _ conditions: ImageConditions, size: Int) {
         self.identity = identity
@@ -188,7 +215,28 @@ private struct Scene {
         tipEllipse = Ellipse(identity.noseHalfWidth * 0.8, 0.055)
         nostrilEllipse = Ellipse(0.036, 0.02)
         moleEllipses = identity.moles.map { Ellipse($0.z, $0.z) }
-        headWidthInverse2 = 1 / (identity.headHalfWidth * identity.headHalfWidth)
+        headEllipse = Ellipse(identity.headHalfWidth, identity.headHalfHeight)
+        let step = 2 / Float(size)
+        let f1 = identity.textureFrequency.x * inverseScale, f2 = identity.textureFrequency.y * inverseScale
+        let (cosine, sine) = (self.cosine, self.sine)
+        textureColumns = (0..<size).map { x in
+            let dx = (Float(x) + 0.5) * step - 1 - conditions.shiftX
+            let u1 = f1 * cosine * dx, u2 = -f2 * sine * dx
+            return SIMD4(sin(u1), cos(u1), sin(u2), cos(u2))
+        }
+        textureRows = (0..<size).map { y in
+            let dy = (Float(y) + 0.5) * step - 1 - conditions.shiftY
+            let v1 = f1 * sine * dy - identity.textureFrequency.x * conditions.yaw + identity.texturePhase.x
+            let v2 = f2 * cosine * dy + identity.texturePhase.y
+            return SIMD4(cos(v1), sin(v1), cos(v2), sin(v2))
+        }
+        socketInverseX2 = 1 / (width * width * 2.6)
+        socketInverseY2 = 1 / (eyeHalfHeight * eyeHalfHeight * 5)
+        inverseBrowHalfLength = 1 / (identity.browLength * width)
+        inverseNoseLength = 1 / max(identity.noseLength, 0.05)
+        inverseMouthHalfWidth = 1 / (identity.mouthHalfWidth * (1 + 0.15 * conditions.smile))
+        inverseLightWidth = 1 / (identity.headHalfWidth + identity.hairVolume + 0.05)
+        inverseLightHeight = 1 / (identity.headHalfHeight + identity.hairVolume + 0.05)
     }
 
     @inline(__always) func coverage(_ distance: Float) -> Float {
@@ -227,9 +275,8 @@ private struct Scene {
         // Light falls on the background from the same side, more weakly.
         var light = 1 + 0.3 * c.lightStrength * (imageX * c.lightDirection.x + imageY * c.lightDirection.y)
 
-        let headWidth = id.headHalfWidth, headHeight = id.headHalfHeight
+        let headWidth = id.headHalfWidth
         // Hair behind the head: a wider ellipse cut off at the hair length.
-        let hairWidth = headWidth + id.hairVolume, hairHeight = headHeight + id.hairVolume
         var foreground: Float = 0
         let hairBack = coverage(fx, fy + 0.02, hairEllipse) * coverage(fy - id.hairLength)
         if hairBack > 0 {
@@ -245,17 +292,16 @@ private struct Scene {
         }
         // Head: the half-width narrows below the cheek line towards the chin.
         let taper = 1 - id.jawTaper * max(0, fy) * inverseHeadHeight
-        let headEllipse = Ellipse(headWidth * taper, headHeight)
-        let head = coverage(fx, fy, headEllipse)
+        let head = coverage(fx, fy, fy > 0 ? headEllipse.narrowed(by: taper) : headEllipse)
         if head > 0 {
             foreground = max(foreground, head)
-            let face = faceColor(fx, fy, head: head)
+            let face = faceColor(fx, fy, texture: textureColumns[x] * textureRows[y])
             color += (face - color) * head
         }
         if foreground > 0 {
             // Lambertian-like shading of an ellipsoid: the normal's image-plane part is the position
             // relative to the head, clamped to the unit disc.
-            var nx = fx / (hairWidth + 0.05), ny = fy / (hairHeight + 0.05)
+            var nx = fx * inverseLightWidth, ny = fy * inverseLightHeight
             let length2 = nx * nx + ny * ny
             if length2 > 1 { let n = 1 / length2.squareRoot(); nx *= n; ny *= n }
             let faceLight = 1 + 0.9 * c.lightStrength * (nx * c.lightDirection.x + ny * c.lightDirection.y)
@@ -270,15 +316,15 @@ private struct Scene {
     }
 
     /// The colour inside the head outline at face coordinates (fx, fy).
-    private func faceColor(_ fx: Float, _ fy: Float, head: Float) -> RGB {
+    /// `texture`: the column and row factors of the skin pattern at this pixel, multiplied.
+    private func faceColor(_ fx: Float, _ fy: Float, texture: SIMD4<Float>) -> RGB {
         let c = conditions, id = identity
         var color = skin
         // Inner features shift with yaw; the nose, standing out further, shifts more.
         let ix = fx - c.yaw
         // Low-frequency skin pattern.
         if id.textureAmplitude > 0 {
-            let pattern = fastSin(ix * id.textureFrequency.x + id.texturePhase.x)
-                * fastSin(fy * id.textureFrequency.y + id.texturePhase.y)
+            let pattern = (texture.x + texture.y) * (texture.z + texture.w)
             color *= 1 + id.textureAmplitude * pattern
         }
         // Blush on the cheeks.
@@ -311,7 +357,7 @@ private struct Scene {
 
     private func freckle(_ x: Float, _ y: Float, _ color: RGB) -> RGB {
         let cell: Float = 0.075
-        let cellX = (x / cell).rounded(.down), cellY = (y / cell).rounded(.down)
+        let cellX = (x * (1 / cell)).rounded(.down), cellY = (y * (1 / cell)).rounded(.down)
         var rng = SplitMix64.derived(identity.textureSeed, UInt64(bitPattern: Int64(cellX)),
                                      UInt64(bitPattern: Int64(cellY)))
         guard rng.chance(identity.freckles * 0.6) else { return color }
@@ -339,7 +385,7 @@ private struct Scene {
             if bridge > 0 { color += (RGB(0.1, 0.1, 0.1) - color) * bridge }
         } else {
             // Eye socket shadow, then the eye: white, iris, pupil, upper lid line.
-            let socket = 1 - (ex * ex) / (width * width * 2.6) - (ey * ey) / (eyeHalfHeight * eyeHalfHeight * 5)
+            let socket = 1 - ex * ex * socketInverseX2 - ey * ey * socketInverseY2
             if socket > 0 { color *= 1 - 0.12 * socket }
             let eye = coverage(ex, ey, eyeEllipse)
             if eye > 0 {
@@ -364,7 +410,7 @@ private struct Scene {
         let rx = browCos * bx - browSin * by, ry = browSin * bx + browCos * by
         let halfLength = id.browLength * width
         if abs(rx) < halfLength + pixel {
-            let t = rx / halfLength
+            let t = rx * inverseBrowHalfLength
             let centre = -id.browArch * (1 - t * t)
             let distance = max(abs(ry - centre) - id.browThickness * (1 - 0.4 * t * t) * 0.5, abs(rx) - halfLength)
             let bar = coverage(distance)
@@ -378,7 +424,7 @@ private struct Scene {
         var color = base
         if y < id.eyeY || y > noseBottom + 0.05 || abs(x) > id.noseHalfWidth * 1.6 { return color }
         // Shadows along both sides of the bridge, widening towards the tip.
-        let t = (y - id.eyeY) / max(id.noseLength, 0.05)
+        let t = (y - id.eyeY) * inverseNoseLength
         let sideX = id.noseHalfWidth * (0.45 + 0.55 * t)
         let side = coverage(abs(abs(x) - sideX) - 0.015) * min(1, t * 2)
         if side > 0 { color *= 1 - id.noseShade * side }
@@ -396,7 +442,7 @@ private struct Scene {
         let halfWidth = id.mouthHalfWidth * (1 + 0.15 * conditions.smile)
         let localY = y - id.mouthY
         if abs(x) > halfWidth + pixel || abs(localY) > 0.25 { return color }
-        let t = x / halfWidth
+        let t = x * inverseMouthHalfWidth
         let thickness = id.lipThickness * (1 - t * t).squareRoot()
         // Corners up for a smile: the centre line rises towards the corners.
         let centre = -mouthCurve * t * t
@@ -416,13 +462,4 @@ private struct Scene {
         }
         return color
     }
-}
-
-/// sin(x) from a parabola and one correction step (maximum error about 0.001): smooth enough for skin
-/// texture, several times cheaper than the library call, and identical on every platform.
-@inline(__always) func fastSin(_ angle: Float) -> Float {
-    let twoPi: Float = 6.2831855
-    let x = angle - twoPi * (angle / twoPi).rounded(.toNearestOrEven)  // [-pi, pi]
-    let parabola = (4 / Float.pi) * x - (4 / (Float.pi * Float.pi)) * x * abs(x)
-    return 0.225 * (parabola * abs(parabola) - parabola) + parabola
 }

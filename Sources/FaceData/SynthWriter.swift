@@ -136,22 +136,35 @@ public enum SynthWriter {
         }
     }
 
-    /// The manifest: settings and counts, keys sorted so that the file is byte-identical for a seed.
+    /// The manifest (`synth.json`): settings and counts, keys sorted so that the file is byte-identical for
+    /// a seed. It is written last, so its presence means the set is complete.
+    struct Manifest: Codable, Equatable {
+        var generator = "haarface synth"
+        var config: SynthConfig
+        var format: String
+        var heldOutIdentities: Int
+        var trainingImages: Int
+        var pairs: Int
+        var verification: String?
+    }
+
     static func writeManifest(_ config: SynthConfig, format: Format, to url: URL) throws {
-        struct Manifest: Encodable {
-            var generator = "haarface synth"
-            var config: SynthConfig
-            var format: String
-            var heldOutIdentities: Int
-            var trainingImages: Int
-            var pairs: Int
-            var verification: String?
-        }
         let manifest = Manifest(config: config, format: format.rawValue, heldOutIdentities: config.heldOutIdentities,
                                 trainingImages: config.identities * config.imagesPerIdentity, pairs: config.pairs,
                                 verification: config.pairs > 0 ? verificationName : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         try write(encoder.encode(manifest), to: url)
+    }
+
+    /// The settings and format of a complete set previously written under `directory`, or nil when there
+    /// is none (no readable `synth.json`): lets a caller reuse a cached set instead of rendering it again.
+    public static func existingSet(at directory: URL) -> (config: SynthConfig, format: Format)? {
+        let url = directory.appendingPathComponent("synth.json")
+        guard let data = try? Data(contentsOf: url),
+              let manifest = try? JSONDecoder().decode(Manifest.self, from: data),
+              let format = Format(rawValue: manifest.format)
+        else { return nil }
+        return (manifest.config, format)
     }
 }

@@ -43,18 +43,24 @@ struct SynthCommand: ParsableCommand {
     @Flag(help: "Also score the pixel baseline (10-fold best-threshold accuracy) on the written pairs.")
     var baseline = false
 
-    func run() throws {
-        let config = SynthConfig(identities: identities, imagesPerIdentity: imagesPerIdentity, imageSize: imageSize,
-                                 seed: seed, pairs: pairs, pairIdentities: pairIdentities, difficulty: difficulty)
-        let faces: SyntheticFaces
+    private var config: SynthConfig {
+        SynthConfig(identities: identities, imagesPerIdentity: imagesPerIdentity, imageSize: imageSize,
+                    seed: seed, pairs: pairs, pairIdentities: pairIdentities, difficulty: difficulty)
+    }
+
+    func validate() throws {
         do {
-            faces = try SyntheticFaces(config)
+            try config.validate()
         } catch let error as SynthError {
             throw ValidationError(error.description)
         }
         if baseline && pairs == 0 {
             throw ValidationError("--baseline needs verification pairs; got --pairs 0")
         }
+    }
+
+    func run() throws {
+        let faces = try SyntheticFaces(config)
         var pairImages: [Data] = []
         let summary = try SynthWriter.write(faces, to: URL(fileURLWithPath: output), format: format,
                                             verificationImages: baseline ? { pairImages.append($0) } : nil)

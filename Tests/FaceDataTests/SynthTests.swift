@@ -19,7 +19,8 @@ final class SynthTests: XCTestCase {
         let other = try SyntheticFaces(config(seed: 8))
         let otherBatch = try other.encoded(.training, 0..<other.trainingImageCount)
         for (a, b) in zip(batch, otherBatch) { XCTAssertNotEqual(a, b) }
-        XCTAssertNotEqual(faces.identities[0], other.identities[0])
+        XCTAssertNotEqual(faces.identity(0), other.identity(0))
+        XCTAssertEqual(faces.identity(2), try SyntheticFaces(config()).identity(2))
     }
 
     /// Images are S x S, every image of the set differs from every other, and labels group images by identity.
@@ -35,7 +36,7 @@ final class SynthTests: XCTestCase {
         XCTAssertEqual(Set(images.map(\.pixels)).count, 12)
         let decoded = try JPEGCodec().decode(try faces.encoded(.training, 0..<1)[0], source: "synth")
         XCTAssertEqual(decoded.width, 32)
-        XCTAssertEqual(faces.identities.count, 3 + 20, "3 training identities, pairs / 2 held out")
+        XCTAssertEqual(faces.config.heldOutIdentities, 20, "pairs / 2 held out")
     }
 
     /// Each of the 10 contiguous folds holds as many same as different pairs, and pairs use only held-out
@@ -55,6 +56,23 @@ final class SynthTests: XCTestCase {
         // The shuffle interleaves same and different pairs within a fold rather than leaving two blocks.
         let firstFold = faces.pairs[0..<20].map(\.same)
         XCTAssertNotEqual(firstFold, [Bool](repeating: true, count: 10) + [Bool](repeating: false, count: 10))
+    }
+
+    /// The writer's manifest identifies a complete set for reuse; a folder without one is not a set.
+    func testWriterManifestIdentifiesACachedSet() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("synth-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        XCTAssertNil(SynthWriter.existingSet(at: directory))
+        let config = SynthConfig(identities: 2, imagesPerIdentity: 2, imageSize: 16, seed: 9, pairs: 20)
+        let summary = try SynthWriter.write(try SyntheticFaces(config), to: directory, format: .rec)
+        XCTAssertEqual(summary.trainingImages, 4)
+        XCTAssertEqual(summary.pairImages, 40)
+        let existing = try XCTUnwrap(SynthWriter.existingSet(at: directory))
+        XCTAssertEqual(existing.config, config)
+        XCTAssertEqual(existing.format, .rec)
+        XCTAssertThrowsError(try SynthWriter.write(try SyntheticFaces(config), to: directory, format: .rec)) { error in
+            XCTAssertTrue("\(error)".contains("the output folder must be empty"), "\(error)")
+        }
     }
 
     func testInvalidSettingsNameTheFlag() {
@@ -153,22 +171,28 @@ final class SynthTests: XCTestCase {
         XCTAssertGreaterThan(easy, hard + 0.1, "difficulty 0 vs 1")
     }
 
-    /// The SplitMix64 extension's first draws, from the published algorithm (scripts/reference/data_random.py
-    /// implements the same generator): derived streams differ per key, unit() is in [0, 1).
+    /// The SplitMix64 extension: derived streams depend on every key and its position; unit() is uniform
+    /// on [0, 1) and below(n) on 0..<n.
     func testRandomDraws() {
         var a = SplitMix64.derived(1, 2, 3), b = SplitMix64.derived(1, 2, 3), c = SplitMix64.derived(1, 3, 2)
         XCTAssertEqual(a.next(), b.next())
         var fresh = SplitMix64.derived(1, 2, 3)
         XCTAssertNotEqual(fresh.next(), c.next())
-        var total: Float = 0, squares: Float = 0
+        var total: Float = 0, counts = [Int](repeating: 0, count: 5)
         for _ in 0..<10_000 {
             let u = a.unit()
             XCTAssertTrue(u >= 0 && u < 1)
-            let g = b.gaussian()
-            total += g; squares += g * g
+            total += u
+            counts[b.below(5)] += 1
         }
-        // Mean 0 and variance 1 within about 4 standard errors of 10000 draws (0.01 and 0.014 x 4).
-        XCTAssertEqual(total / 10_000, 0, accuracy: 0.04)
-        XCTAssertEqual(squares / 10_000, 1, accuracy: 0.06)
+        // Mean 1/2 within 4 standard errors (sqrt(1/12 / 10000) = 0.0029); each of 5 values about 2000
+        // times, within 4 standard deviations (sqrt(10000 * 0.2 * 0.8) = 40).
+        XCTAssertEqual(total / 10_000, 0.5, accuracy: 0.012)
+        for count in counts { XCTAssertEqual(count, 2000, accuracy: 160) }
+        // The noise table has unit variance (the triangular distribution on [-sqrt 6, sqrt 6]).
+        let table = FaceRenderer.triangularQuantiles
+        let variance = table.reduce(0) { $0 + $1 * $1 } / Float(table.count)
+        XCTAssertEqual(variance, 1, accuracy: 0.01)
+        XCTAssertEqual(table.reduce(0, +), 0, accuracy: 1e-3)
     }
 }
