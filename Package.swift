@@ -9,6 +9,11 @@
 //   haarface (command-line tool)
 import PackageDescription
 
+// The numeric targets run tight loops (SGD, gradient norms, pixel conversion, rendering) that an unoptimised
+// debug build makes 10-50x slower; they are optimised in every configuration so that `make test` trains its
+// tiny models in seconds. Debug information and testability stay on.
+let optimisedAlways: [SwiftSetting] = [.unsafeFlags(["-O"], .when(configuration: .debug))]
+
 let package = Package(
     name: "HaarFace",
     platforms: [.macOS(.v13)],
@@ -26,13 +31,13 @@ let package = Package(
 
         .target(name: "MHLR"),
         .target(name: "Plots"),
-        .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
-        .target(name: "NN", dependencies: ["Engine"]),
-        .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
-        .target(name: "FaceEval", dependencies: ["FaceData", "Plots"]),
+        .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"], swiftSettings: optimisedAlways),
+        .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedAlways),
+        .target(name: "FaceData", dependencies: ["CTurboJPEG"], swiftSettings: optimisedAlways),
+        .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
         .target(name: "Training", dependencies: [
             "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
-        ]),
+        ], swiftSettings: optimisedAlways),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
         .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),

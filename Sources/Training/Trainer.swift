@@ -176,7 +176,8 @@ public final class Trainer {
             let images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
             let labels = batch.labels.map(Int.init)
             let loss = try head.loss(try backbone(images), labels: labels)
-            let lossValue = Double(try loss.item())
+            var lossValue = Double(try loss.item())
+            if step == Self.injectedNonFiniteStep { lossValue = .nan }
             if lossValue.isFinite {
                 try loss.backward()
                 if step % config.gradientAcc == 0 {
@@ -298,6 +299,10 @@ public final class Trainer {
         }
         try report.write(to: outputDirectory)
     }
+
+    /// Fault injection for tests of the non-finite-loss path: HAARFACE_FAULT_NONFINITE_STEP=N makes step N's
+    /// loss NaN (a real run cannot be steered to a NaN loss reliably: the margin head's loss is bounded).
+    static let injectedNonFiniteStep = ProcessInfo.processInfo.environment["HAARFACE_FAULT_NONFINITE_STEP"].flatMap(Int.init)
 
     static func now() -> Double {
         var time = timespec()

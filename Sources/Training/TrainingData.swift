@@ -67,10 +67,7 @@ public struct TrainingData {
 
     /// Generates the synthetic set into `directory` unless it already holds exactly this one.
     static func ensureSynthetic(_ synthetic: SynthConfig, in directory: URL, note: (String) -> Void) throws {
-        struct Manifest: Decodable { var config: SynthConfig }
-        let manifest = directory.appendingPathComponent("synth.json")
-        if let data = try? Data(contentsOf: manifest), let existing = try? JSONDecoder().decode(Manifest.self, from: data),
-           existing.config == synthetic {
+        if let existing = SynthWriter.existingSet(at: directory), existing.config == synthetic, existing.format == .rec {
             note("synthetic data: reusing \(directory.path)")
             return
         }

@@ -14,10 +14,13 @@ enum CLI {
         Bundle.main.bundleURL.appendingPathComponent("haarface")
     }
 
-    static func run(_ arguments: [String], stdin: String? = nil) throws -> CLIRun {
+    static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:]) throws -> CLIRun {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe(), input = Pipe()
         process.standardOutput = out
         process.standardError = err

@@ -99,18 +99,28 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertEqual(resumedLosses.map(\.loss), wholeLosses.map(\.loss))
     }
 
-    /// A huge learning rate blows the weights up after the first step: the next loss is not finite.
+    /// The trainer's fault injection makes step 7's loss NaN: the run stops there with the checkpoint of
+    /// step 6 intact, or, with --skip-nonfinite, skips that one step and finishes.
     func testNonFiniteLossStopsClearlyOrIsSkipped() throws {
-        let stopped = try CLI.run(arguments(output: "nan", extra: ["--lr", "1e30"]))
+        let fault = ["HAARFACE_FAULT_NONFINITE_STEP": "7"]
+        let stopped = try CLI.run(arguments(output: "nan", extra: ["--num-epoch", "1", "--checkpoint-every", "3"]),
+                                  environment: fault)
         XCTAssertNotEqual(stopped.status, 0)
-        XCTAssertTrue(stopped.stderr.contains("not a number; stopped before updating the weights"), stopped.stderr)
+        XCTAssertTrue(stopped.stderr.contains("step 7 (epoch 0): the loss is nan, not a number; stopped before updating the weights"),
+                      stopped.stderr)
+        let state = workDirectory.appendingPathComponent("nan/checkpoint/trainer.json")
+        let saved = try JSONSerialization.jsonObject(with: Data(contentsOf: state)) as! [String: Any]
+        XCTAssertEqual(saved["globalStep"] as? Int, 6, "the last good checkpoint is kept")
         XCTAssertFalse(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("nan/model.safetensors").path))
 
-        let skipped = try CLI.run(arguments(output: "skip", extra: ["--lr", "1e30", "--skip-nonfinite", "--num-epoch", "1"]))
+        let skipped = try CLI.run(arguments(output: "skip", extra: ["--num-epoch", "1", "--skip-nonfinite"]), environment: fault)
         XCTAssertEqual(skipped.status, 0, skipped.stderr)
-        let summary = try JSONSerialization.jsonObject(with: Data(skipped.stdout.split(separator: "\n").drop { $0 != "{" }
-            .joined(separator: "\n").utf8)) as! [String: Any]
-        XCTAssertGreaterThan(summary["skippedNonFiniteSteps"] as! Int, 0)
+        let json = skipped.stdout.components(separatedBy: "\n{").last.map { "{" + $0 } ?? ""
+        let summary = try JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        XCTAssertEqual(summary["skippedNonFiniteSteps"] as? Int, 1)
+        XCTAssertEqual(summary["steps"] as? Int, 10)
+        let log = try String(contentsOf: workDirectory.appendingPathComponent("skip/training.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains("-step 7: the loss is nan; step skipped (1 so far)"), log)
     }
 
     func testBadTrainingInputIsAClearError() throws {
