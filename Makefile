@@ -8,7 +8,7 @@ REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision python3-sk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run test deps build release fixtures reference-deps bench clean fuzz-smoke fuzz
+.PHONY: run replay-example test deps build release fixtures reference-deps bench clean fuzz-smoke fuzz
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -32,13 +32,18 @@ build: deps
 release: deps
 	$(SWIFT) build -c release --product haarface
 
-# The main job on the embedded default (no data needed). Until the trainer lands, it replays the bundled
-# example loss curve (examples/arcface_multistep.log) through MHLR and draws the run.
+# The main job on the embedded default (no data needed): trains a small IResNet on synthetic identities
+# (generated once into $(OUT)/train/synthetic) with MHLR, verifies it on held-out synthetic pairs, and
+# writes training.log, metrics.csv, checkpoints, model.safetensors and report.md + report.svg.
 run: release
+	.build/release/haarface train --output $(OUT)/train
+	@echo "report: $(OUT)/train/report.md"
+
+# Replays the bundled example log (examples/arcface_multistep.log) through MHLR and draws the run.
+replay-example: release
 	@mkdir -p $(OUT)
 	.build/release/haarface replay examples/arcface_multistep.log --scheduler mhlr --plot $(OUT)/replay.svg \
 		| tee $(OUT)/replay.csv
-	@echo "MHLR's decisions: $(OUT)/replay.csv; the picture: $(OUT)/replay.svg"
 
 # Benchmarks (not tests): scheduler ns/step, end-to-end replay time, verification/IJB evaluation maths.
 bench: release
