@@ -1,3 +1,5 @@
+import CDNNL
+
 // Reverse-mode autograd. An op whose inputs need gradients records a Node on its result: the inputs and
 // a closure mapping the result's gradient to the inputs' gradients (the derivative lives next to the
 // forward code of each op). `backward()` walks these records from the loss in reverse creation order.
@@ -142,9 +144,7 @@ extension Tensor {
 
 /// The sum of two gradients of one tensor (layouts may differ; the result takes the first one's).
 func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let result = try copy(a)
-    try addInPlace(result, b.reordered(to: a.desc))
-    return result
+    try binary(dnnl_binary_add, a, b, "gradient sum")
 }
 
 /// A fresh copy of `tensor`'s data in the same layout.

@@ -60,6 +60,14 @@ public final class Tensor {
         }
     }
 
+    /// A tensor holding `count(shape)` floats copied from `buffer`, in PyTorch's contiguous order.
+    public convenience init(shape: [Int], copying buffer: UnsafeBufferPointer<Float>, requiresGrad: Bool = false) {
+        precondition(buffer.count == shape.reduce(1, *),
+                     "Tensor(shape: \(shape)) needs \(shape.reduce(1, *)) values, got \(buffer.count)")
+        self.init(desc: try! MemoryDesc.plain(shape), requiresGrad: requiresGrad)
+        _ = storage.floats(buffer.count).update(fromContentsOf: buffer)
+    }
+
     /// A tensor of `shape` with every element `value`.
     public convenience init(shape: [Int], repeating value: Float, requiresGrad: Bool = false) {
         self.init(desc: try! MemoryDesc.plain(shape), requiresGrad: requiresGrad)
@@ -84,7 +92,7 @@ public final class Tensor {
     public func values() throws -> [Float] {
         precondition(dtype == .float32, "values() reads float32 tensors")
         let plain = try contiguousStorage()
-        return Array(UnsafeBufferPointer(start: plain.pointer.assumingMemoryBound(to: Float.self), count: count))
+        return withExtendedLifetime(plain) { Array(UnsafeBufferPointer(plain.floats(count))) }
     }
 
     /// The single element of a one-element tensor (a loss).

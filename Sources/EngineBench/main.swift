@@ -1,8 +1,16 @@
 // Micro-benchmark of the Engine's kernels on IResNet shapes (not a test): one 3x3 convolution's forward,
 // backward-data and backward-weights in GFLOP/s, and one IBasicBlock's training step (forward + backward).
 // Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats]
+//        swift run -c release engine-bench trunk [batch] [size] [steps]   (an IResNet-18 training step)
 import Engine
 import Foundation
+
+if CommandLine.arguments.dropFirst().first == "trunk" {
+    let numbers = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
+    try runTrunk(batch: numbers.count > 0 ? numbers[0] : 8, size: numbers.count > 1 ? numbers[1] : 112,
+                 steps: numbers.count > 2 ? numbers[2] : 3)
+    exit(0)
+}
 
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let batch = arguments.count > 0 ? arguments[0] : 32
