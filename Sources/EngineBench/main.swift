@@ -12,6 +12,31 @@ if CommandLine.arguments.dropFirst().first == "trunk" {
     exit(0)
 }
 
+if CommandLine.arguments.dropFirst().first == "mbf" {
+    // MobileFaceNet's unusual convolutions, forward + backward once each; run with DNNL_VERBOSE=1 to see
+    // the kernels oneDNN picks for them.
+    let shapes: [(input: [Int], weight: [Int], stride: Int, padding: Int, groups: Int)] = [
+        ([4, 3, 112, 112], [128, 3, 3, 3], 2, 1, 1),
+        ([4, 128, 56, 56], [128, 2, 3, 3], 1, 1, 64),
+        ([4, 128, 56, 56], [128, 128, 1, 1], 1, 0, 1),
+        ([4, 128, 56, 56], [128, 1, 3, 3], 2, 1, 128),
+        ([4, 256, 14, 14], [512, 256, 1, 1], 1, 0, 1),
+        ([4, 512, 7, 7], [512, 1, 7, 7], 1, 0, 512),
+    ]
+    for shape in shapes {
+        let x = Tensor(shape: shape.input, repeating: 0.5, requiresGrad: shape.input[1] != 3)
+        let w = Tensor(shape: shape.weight, repeating: 0.01, requiresGrad: true)
+        for _ in 0..<2 {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let y = try conv2d(x, weight: w, stride: shape.stride, padding: shape.padding, groups: shape.groups)
+            try y.backward(gradient: y)
+            print("conv \(shape.input) weight \(shape.weight) groups \(shape.groups): fwd+bwd",
+                  String(format: "%.1f ms", Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6))
+        }
+    }
+    exit(0)
+}
+
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let batch = arguments.count > 0 ? arguments[0] : 32
 let channels = arguments.count > 1 ? arguments[1] : 64
