@@ -130,7 +130,9 @@ extension Tensor {
     /// Adds `gradient` into this leaf's `grad`, kept in this tensor's layout.
     func accumulateGrad(_ gradient: Tensor) throws {
         let incoming = try gradient.reordered(to: desc)
-        if let grad {
+        if let grad, dtype == .bfloat16 {
+            self.grad = try addGradients(grad, incoming)
+        } else if let grad {
             try addInPlace(grad, incoming)
         } else {
             // Own the buffer: later accumulations write into it.
@@ -149,7 +151,7 @@ func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 
 /// A fresh copy of `tensor`'s data in the same layout.
 func copy(_ tensor: Tensor) throws -> Tensor {
-    let result = Tensor(desc: tensor.desc, dtype: tensor.dtype)
+    let result = Tensor(desc: tensor.desc)
     result.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.desc.byteCount)
     return result
 }

@@ -58,7 +58,7 @@ private final class Block {
     }
 }
 
-func runTrunk(batch: Int, size: Int, steps: Int) throws {
+func runTrunk(batch: Int, size: Int, steps: Int, dtype: DType) throws {
     let stem = convWeight("conv1.weight", 64, 3, 3), stemBN = BN("bn1", 64)
     let stemPReLU = Parameter(name: "prelu.weight", shape: [64], values: Array(repeating: 0.25, count: 64))
     var blocks: [Block] = []
@@ -86,7 +86,8 @@ func runTrunk(batch: Int, size: Int, steps: Int) throws {
     var times: [Double] = []
     for step in 0..<steps {
         let start = DispatchTime.now().uptimeNanoseconds
-        var x = try prelu(stemBN(conv2d(images, weight: stem.tensor, padding: 1)), weight: stemPReLU.tensor)
+        var x = try prelu(stemBN(conv2d(images.converted(to: dtype), weight: stem.tensor, padding: 1)),
+                          weight: stemPReLU.tensor)
         for block in blocks { x = try block(x) }
         x = try bn2(x).flattened()
         let embedding = try features(linear(x, weight: fc.tensor, bias: fcBias.tensor))
@@ -100,6 +101,6 @@ func runTrunk(batch: Int, size: Int, steps: Int) throws {
                      Double(batch) / seconds))
     }
     let median = times.dropFirst().sorted()[(times.count - 1) / 2]
-    print(String(format: "median after warm-up: %.3f s/step, %.2f images/s (IResNet-18 at %d, batch %d)",
-                 median, Double(batch) / median, size, batch))
+    print(String(format: "median after warm-up: %.3f s/step, %.2f images/s (IResNet-18 at %d, batch %d, %@)",
+                 median, Double(batch) / median, size, batch, "\(dtype)"))
 }

@@ -1,14 +1,15 @@
 // Micro-benchmark of the Engine's kernels on IResNet shapes (not a test): one 3x3 convolution's forward,
 // backward-data and backward-weights in GFLOP/s, and one IBasicBlock's training step (forward + backward).
 // Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats]
-//        swift run -c release engine-bench trunk [batch] [size] [steps]   (an IResNet-18 training step)
+//        swift run -c release engine-bench trunk [batch] [size] [steps] [bf16]   (an IResNet-18 training step)
 import Engine
 import Foundation
 
 if CommandLine.arguments.dropFirst().first == "trunk" {
     let numbers = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
     try runTrunk(batch: numbers.count > 0 ? numbers[0] : 8, size: numbers.count > 1 ? numbers[1] : 112,
-                 steps: numbers.count > 2 ? numbers[2] : 3)
+                 steps: numbers.count > 2 ? numbers[2] : 3,
+                 dtype: CommandLine.arguments.contains("bf16") ? .bfloat16 : .float32)
     exit(0)
 }
 
