@@ -34,6 +34,8 @@ public final class Tensor {
     /// The accumulated gradient of a leaf that requires grad (a `Parameter`'s tensor or an input the
     /// caller marked), in this tensor's layout; nil until a backward pass reaches it.
     public internal(set) var grad: Tensor?
+    /// Whether `grad`'s buffer belongs to this tensor alone (see `accumulateGrad`).
+    var gradIsOwned = false
 
     let desc: MemoryDesc
     let storage: Storage
