@@ -85,7 +85,7 @@ func runTrunk(batch: Int, size: Int, steps: Int, dtype: DType) throws {
     let labels = (0..<batch).map { $0 % classes }
     var times: [Double] = []
     for step in 0..<steps {
-        let start = DispatchTime.now().uptimeNanoseconds
+        let start = clockSeconds()
         var x = try prelu(stemBN(conv2d(images.converted(to: dtype), weight: stem.tensor, padding: 1)),
                           weight: stemPReLU.tensor)
         for block in blocks { x = try block(x) }
@@ -95,7 +95,7 @@ func runTrunk(batch: Int, size: Int, steps: Int, dtype: DType) throws {
         let loss = try crossEntropy(logits.scaled(by: 64), labels: labels)
         try loss.backward()
         for parameter in parameters { parameter.zeroGrad() }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let seconds = clockSeconds() - start
         times.append(seconds)
         print(String(format: "step %d: loss %.4f, %.3f s, %.2f images/s", step, try loss.item(), seconds,
                      Double(batch) / seconds))
