@@ -61,3 +61,16 @@ final class BFloat16Tests: XCTestCase {
         XCTAssertEqual(try y.values(), expected, "small integers are exact in bfloat16 and float32")
     }
 }
+
+extension BFloat16Tests {
+    /// Reductions and scaling of a bfloat16 tensor: values that bfloat16 holds exactly give exact results,
+    /// and gradients reach the float32 leaf.
+    func testSumAndScaleOfBFloat16() throws {
+        let x = Tensor(shape: [2, 16, 1, 2], values: (0..<64).map { Float($0 % 9) - 4 }, requiresGrad: true)
+        let half = try x.converted(to: .bfloat16)
+        let loss = try half.scaled(by: 0.5).sum()
+        XCTAssertEqual(try loss.item(), (0..<64).map { (Float($0 % 9) - 4) * 0.5 }.reduce(0, +))
+        try loss.backward()
+        XCTAssertEqual(try x.grad!.values(), Array(repeating: 0.5, count: 64))
+    }
+}
