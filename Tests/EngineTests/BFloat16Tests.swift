@@ -74,3 +74,20 @@ extension BFloat16Tests {
         XCTAssertEqual(try x.grad!.values(), Array(repeating: 0.5, count: 64))
     }
 }
+
+extension BFloat16Tests {
+    /// A bfloat16 convolution with a float32 bias and stride 2 against the float32 fixture
+    /// (scripts/reference/engine_fixtures.py, conv_s2_bias); tolerance as in the block test.
+    func testConvolutionWithBiasInBFloat16() throws {
+        let f = try Fixture("conv_s2_bias")
+        let x = f.tensor("input", requiresGrad: true)
+        let w = f.tensor("weight", requiresGrad: true), b = f.tensor("bias", requiresGrad: true)
+        let y = try conv2d(x.converted(to: .bfloat16), weight: w, bias: b, stride: 2, padding: 1)
+        XCTAssertEqual(y.dtype, .bfloat16)
+        assertClose(try y.values(), f.values("output"), rtol: 0.05, atol: 0.1, "bf16 conv output")
+        try backward(y, f)
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: 0.05, atol: 0.1, "bf16 conv grad input")
+        assertClose(try w.grad!.values(), f.values("grad_weight"), rtol: 0.05, atol: 0.1, "bf16 conv grad weight")
+        assertClose(try b.grad!.values(), f.values("grad_bias"), rtol: 0.05, atol: 0.1, "bf16 conv grad bias")
+    }
+}
