@@ -1,3 +1,5 @@
+import CDNNL
+
 // Reverse-mode autograd. An op whose inputs need gradients records a Node on its result: the inputs and
 // a closure mapping the result's gradient to the inputs' gradients (the derivative lives next to the
 // forward code of each op). `backward()` walks these records from the loss in reverse creation order.
@@ -126,14 +128,28 @@ extension Tensor {
     }
 
     /// Adds `gradient` into this leaf's `grad`, kept in this tensor's layout.
+    /// The first gradient is kept as it comes (no copy); it may be shared (an add passes one gradient to
+    /// both operands), so it is copied before anything writes into it (`ownedGrad()`).
     func accumulateGrad(_ gradient: Tensor) throws {
         let incoming = try gradient.reordered(to: desc)
-        if let grad {
+        if let grad, gradIsOwned, dtype == .float32 {
             try addInPlace(grad, incoming)
+        } else if let grad {
+            self.grad = try addGradients(grad, incoming)   // a new buffer
+            gradIsOwned = true
         } else {
-            // Own the buffer: later accumulations write into it.
-            grad = incoming === gradient ? try copy(incoming) : incoming
+            grad = incoming
+            gradIsOwned = false
         }
+    }
+
+    /// The gradient, copied first if it may share its buffer with another tensor.
+    func ownedGrad() throws -> Tensor? {
+        if let grad, !gradIsOwned {
+            self.grad = try copy(grad)
+            gradIsOwned = true
+        }
+        return grad
     }
 
     /// Forgets the accumulated gradient.
@@ -142,14 +158,12 @@ extension Tensor {
 
 /// The sum of two gradients of one tensor (layouts may differ; the result takes the first one's).
 func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let result = try copy(a)
-    try addInPlace(result, b.reordered(to: a.desc))
-    return result
+    try binary(dnnl_binary_add, a, b, "gradient sum")
 }
 
 /// A fresh copy of `tensor`'s data in the same layout.
 func copy(_ tensor: Tensor) throws -> Tensor {
-    let result = Tensor(desc: tensor.desc, dtype: tensor.dtype)
+    let result = Tensor(desc: tensor.desc)
     result.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.desc.byteCount)
     return result
 }

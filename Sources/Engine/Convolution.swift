@@ -11,8 +11,11 @@ private struct ConvGeometry: CustomStringConvertible {
     let weightDims: [Int]     // oneDNN: [O, C, kH, kW] or [g, O/g, C/g, kH, kW]
     let hasBias: Bool
     let stride: Int, padding: Int, groups: Int
+    /// Element type of the activations and of the weights inside the primitive; weight and bias
+    /// tensors (and their gradients) stay float32.
+    let dataType: DType
 
-    init(input: [Int], weight: [Int], hasBias: Bool, stride: Int, padding: Int, groups: Int) throws {
+    init(input: [Int], weight: [Int], hasBias: Bool, stride: Int, padding: Int, groups: Int, dataType: DType) throws {
         guard input.count == 4, weight.count == 4, groups >= 1, stride >= 1, padding >= 0,
               input[1] == weight[1] * groups, weight[0] % groups == 0 else {
             throw EngineError.invalidArgument(
@@ -32,65 +35,108 @@ private struct ConvGeometry: CustomStringConvertible {
         self.stride = stride
         self.padding = padding
         self.groups = groups
+        self.dataType = dataType
     }
 
     var description: String {
-        "input \(input) weight \(weight) stride \(stride) padding \(padding) groups \(groups)\(hasBias ? " bias" : "")"
+        "input \(input) weight \(weight) stride \(stride) padding \(padding) groups \(groups)\(hasBias ? " bias" : "") \(dataType)"
     }
 
     var strides: [Int64] { [Int64(stride), Int64(stride)] }
     var paddings: [Int64] { [Int64(padding), Int64(padding)] }
     var biasDesc: MemoryDesc { get throws { hasBias ? try .plain([weight[0]]) : MemoryDesc(raw: dnnl_memory_desc_t()) } }
 
-    /// Activations use nChw16c whenever the channels fill 16-blocks: with format_tag any, oneDNN picks nhwc
-    /// for some shapes (1x1 convolutions), which would force reorders against the 3x3 convolutions and
-    /// batch norms around them. If nChw16c only has a reference kernel for a shape, `any` decides.
-    func activation(_ dims: [Int], blocked: Bool) throws -> MemoryDesc {
-        blocked && dims[1] % 16 == 0 ? try MemoryDesc(dims, dnnl_f32, dnnl_aBcd16b) : try .any(dims)
+    /// Candidate activation layouts, tried in order until oneDNN offers a JIT kernel (not gemm, not ref):
+    /// - forward: the layouts the forward primitive chose (backward passes then need no reorders);
+    /// - blocked: nChw16c whenever the channels fill 16-blocks. With format_tag any, oneDNN picks nhwc
+    ///   for some shapes (1x1 convolutions), which would force reorders against the 3x3 convolutions and
+    ///   batch norms around them;
+    /// - channelsLast: nhwc, where oneDNN 2.6 has JIT kernels for grouped convolutions with few channels
+    ///   per group (MobileFaceNet's groups=64 over 128 channels: nChw16c only has the reference kernel)
+    ///   and for the 7x7 depthwise backward-weights;
+    /// - any: whatever oneDNN prefers.
+    enum Layout { case forward, blocked, channelsLast, any }
+
+    func activation(_ dims: [Int], _ layout: Layout, forward: MemoryDesc?) throws -> MemoryDesc {
+        switch layout {
+        case .forward: return forward!
+        case .blocked: return dims[1] % 16 == 0 ? try MemoryDesc(dims, dataType.dnnl, dnnl_aBcd16b) : try .any(dims, dataType.dnnl)
+        case .channelsLast: return try MemoryDesc(dims, dataType.dnnl, dnnl_acdb)
+        case .any: return try .any(dims, dataType.dnnl)
+        }
+    }
+
+    /// The first candidate with a JIT kernel, else the best one found (gemm before ref).
+    static func choose(_ layouts: [Layout], _ make: (Layout) throws -> PrimitiveDesc) throws -> PrimitiveDesc {
+        func rank(_ implementation: String) -> Int {
+            implementation.hasPrefix("ref") ? 0 : implementation.contains("gemm") ? 1 : 2
+        }
+        var best: (desc: PrimitiveDesc, rank: Int)?
+        var lastError: Error?
+        for layout in layouts {
+            do {
+                let desc = try make(layout)
+                let score = rank(desc.implementation)
+                if score == 2 { return desc }
+                if best == nil || score > best!.rank { best = (desc, score) }
+            } catch {
+                lastError = error
+            }
+        }
+        if let best { return best.desc }
+        throw lastError!
     }
 
     func forward(training: Bool) throws -> Primitive {
         let propKind = training ? dnnl_forward_training : dnnl_forward_inference
         return try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
-            func make(blocked: Bool) throws -> PrimitiveDesc {
-                var src = try activation(input, blocked: blocked).raw, weights = try MemoryDesc.any(weightDims).raw
-                var bias = try biasDesc.raw, dst = try activation(output, blocked: blocked).raw
+            // bfloat16 convolutions run on AMX/AVX512-BF16 brgemm kernels in nhwc; nChw16c only has
+            // slower ones for bfloat16.
+            let layouts: [Layout] = dataType == .float32 ? [.blocked, .channelsLast, .any] : [.channelsLast, .any, .blocked]
+            let pd = try ConvGeometry.choose(layouts) { layout in
+                var src = try activation(input, layout, forward: nil).raw
+                var weights = try MemoryDesc.any(weightDims, dataType.dnnl).raw
+                var bias = try biasDesc.raw, dst = try activation(output, layout, forward: nil).raw
                 var desc = dnnl_convolution_desc_t()
                 try check(dnnl_convolution_forward_desc_init(
                     &desc, propKind, dnnl_convolution_direct,
                     &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
                 return try PrimitiveDesc(&desc, "convolution forward", "\(self)")
             }
-            var pd = try? make(blocked: true)
-            if pd == nil || pd!.implementation.hasPrefix("ref") { pd = try make(blocked: false) }
-            return try Primitive(pd!, name: "conv fwd \(self)")
+            return try Primitive(pd, name: "conv fwd \(self) \(pd.implementation)")
         }
     }
 
     func backwardData(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_data|\(self)") {
-            // The gradients take the layouts the forward primitive chose for its activations.
-            var diffSrc = hint.md(dnnl_query_src_md).raw, weights = try MemoryDesc.any(weightDims).raw
-            var diffDst = hint.md(dnnl_query_dst_md).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_backward_data_desc_init(
-                &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
-                "convolution_backward_data_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward data", "\(self)"),
-                                 name: "conv bwd data \(self)")
+            let pd = try ConvGeometry.choose([.forward, .channelsLast, .any]) { layout in
+                var diffSrc = try activation(input, layout, forward: hint.md(dnnl_query_src_md)).raw
+                var weights = try MemoryDesc.any(weightDims, dataType.dnnl).raw
+                var diffDst = try activation(output, layout, forward: hint.md(dnnl_query_dst_md)).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_backward_data_desc_init(
+                    &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
+                    "convolution_backward_data_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, hint: hint, "convolution backward data", "\(self)")
+            }
+            return try Primitive(pd, name: "conv bwd data \(self) \(pd.implementation)")
         }
     }
 
     func backwardWeights(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_weights|\(self)") {
-            var src = hint.md(dnnl_query_src_md).raw, diffWeights = try MemoryDesc.any(weightDims).raw
-            var diffBias = try biasDesc.raw, diffDst = hint.md(dnnl_query_dst_md).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_backward_weights_desc_init(
-                &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
-                "convolution_backward_weights_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward weights", "\(self)"),
-                                 name: "conv bwd weights \(self)")
+            let pd = try ConvGeometry.choose([.forward, .channelsLast, .any]) { layout in
+                var src = try activation(input, layout, forward: hint.md(dnnl_query_src_md)).raw
+                var diffWeights = try MemoryDesc.any(weightDims).raw
+                var diffBias = try biasDesc.raw
+                var diffDst = try activation(output, layout, forward: hint.md(dnnl_query_dst_md)).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_backward_weights_desc_init(
+                    &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
+                    "convolution_backward_weights_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, hint: hint, "convolution backward weights", "\(self)")
+            }
+            return try Primitive(pd, name: "conv bwd weights \(self) \(pd.implementation)")
         }
     }
 }
@@ -103,7 +149,7 @@ private struct ConvGeometry: CustomStringConvertible {
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                    stride: Int = 1, padding: Int = 0, groups: Int = 1) throws -> Tensor {
     let geometry = try ConvGeometry(input: input.shape, weight: weight.shape, hasBias: bias != nil,
-                                    stride: stride, padding: padding, groups: groups)
+                                    stride: stride, padding: padding, groups: groups, dataType: input.dtype)
     let training = input.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false)
     let forward = try geometry.forward(training: training)
     let pd = forward.desc

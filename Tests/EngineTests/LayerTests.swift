@@ -40,6 +40,30 @@ final class LayerTests: XCTestCase {
     func testConvDepthwiseStride2() throws { try checkConv("conv_depthwise_s2") }
     func testConv1x1Stride2() throws { try checkConv("conv_1x1_s2") }
     func testConvStemWithoutInputGradient() throws { try checkConv("conv_stem") }
+    func testConvTwoChannelsPerGroup() throws { try checkConv("conv_groups16_2per_group") }
+    func testConvDepthwise7x7() throws { try checkConv("conv_depthwise_7x7") }
+
+    /// Every float32 convolution of the fixtures (IResNet and MobileFaceNet shapes) gets a JIT kernel
+    /// (jit:*, brgconv:*), never oneDNN's gemm-based or reference ones (10-100x slower on these shapes), in forward,
+    /// backward-data and backward-weights.
+    func testConvolutionsUseJITKernels() throws {
+        var geometries: [String] = []
+        for name in ["conv_s2_bias", "conv_depthwise_s2", "conv_1x1_s2", "conv_stem", "conv_groups16_2per_group",
+                     "conv_depthwise_7x7"] {
+            try checkConv(name)
+            let f = try Fixture(name)
+            geometries.append("input \(f.shape("input")) weight \(f.shape("weight")) ")
+        }
+        let convolutions = PrimitiveCache.shared.implementations.filter { primitive in
+            primitive.name.hasPrefix("conv") && primitive.name.contains("float32")
+                && geometries.contains { primitive.name.contains($0) }
+        }
+        XCTAssertEqual(convolutions.count, 17, "6 forward, 5 backward-data (not the stem), 6 backward-weights")
+        for (name, implementation) in convolutions {
+            XCTAssertTrue(!implementation.hasPrefix("ref") && !implementation.contains("gemm"),
+                          "\(name) runs on \(implementation)")
+        }
+    }
 
     func checkBatchNorm(_ name: String) throws {
         let f = try Fixture(name)
@@ -122,11 +146,12 @@ final class LayerTests: XCTestCase {
         XCTAssertFalse(y.isPlain, "activations stay in oneDNN's blocked layout: \(y.layoutDescription)")
         assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "block output")
         try backward(y, f)
-        // Gradients through six stacked layers: BN backward divides by the batch std, so allow 1e-3.
-        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: 1e-3, atol: 1e-3, "block grad input")
+        // Through six stacked layers the observed errors stay below 1e-5 (magnitudes up to 42): the
+        // per-layer tolerances hold for the chain too.
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "block grad input")
         for name in names {
             assertClose(try p[name]!.grad!.values(), f.values("grad_" + name.replacingOccurrences(of: ".", with: "_")),
-                        rtol: 1e-3, atol: 1e-3, "block grad \(name)")
+                        rtol: rtol, atol: atol, "block grad \(name)")
         }
     }
 }
