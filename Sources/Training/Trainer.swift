@@ -173,7 +173,8 @@ public final class Trainer {
             for index in optimizer.groups.indices { optimizer.groups[index].learningRate = Float(learningRate) }
 
             let engineStart = Self.now()
-            let images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
+            var images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
+            if config.fp16 { images = try images.converted(to: .bfloat16) }
             let labels = batch.labels.map(Int.init)
             let loss = try head.loss(try backbone(images), labels: labels)
             var lossValue = Double(try loss.item())
@@ -283,7 +284,8 @@ public final class Trainer {
             settings: [("network", config.network), ("image size", "\(config.imageSize)"), ("data", data.summary),
                        ("batch size", "\(config.batchSize)"), ("epochs", "\(config.numEpoch)"), ("base LR", "\(config.lr)"),
                        ("margin (m1, m2, m3), s", "\(config.marginList), \(config.scale)"),
-                       ("sample rate", "\(config.sampleRate)"), ("scheduler", state.schedule.scheduler.kindName)],
+                       ("sample rate", "\(config.sampleRate)"), ("scheduler", state.schedule.scheduler.kindName),
+                       ("precision", config.fp16 ? "bfloat16 trunk, float32 weights and head" : "float32")],
             figures: [("steps", "\(summary.steps)"),
                       ("training time", String(format: "%.1f s", summary.trainingSeconds)),
                       ("images/s (median step)", String(format: "%.1f", summary.imagesPerSecond)),

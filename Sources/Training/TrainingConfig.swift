@@ -45,6 +45,9 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
     /// Skip steps whose loss is not finite (counted) instead of stopping the run.
     public var skipNonfinite = false
     public var skipBadImages = false
+    /// arcface_torch's mixed-precision knob: here the trunk computes in bfloat16 (this CPU's fast path),
+    /// weights, statistics and the head stay float32.
+    public var fp16 = false
 
     public init() {}
 
@@ -55,7 +58,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         case warmupEpoch = "warmup_epoch", gradientAcc = "gradient_acc", seed, frequent, verbose, output, rec
         case valTargets = "val_targets", numWorkers = "num_workers", imageSize = "image_size", scheduler
         case checkpointEvery = "checkpoint_every", exactMarginGradient = "exact_margin_gradient"
-        case skipNonfinite = "skip_nonfinite", skipBadImages = "skip_bad_images"
+        case skipNonfinite = "skip_nonfinite", skipBadImages = "skip_bad_images", fp16
     }
 
     /// Every key may be left out: the defaults above fill in.
@@ -91,6 +94,7 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
         exactMarginGradient = try value(.exactMarginGradient, defaults.exactMarginGradient)
         skipNonfinite = try value(.skipNonfinite, defaults.skipNonfinite)
         skipBadImages = try value(.skipBadImages, defaults.skipBadImages)
+        fp16 = try value(.fp16, defaults.fp16)
     }
 
     /// Reads a YAML (.yaml, .yml) or JSON (.json) config file. Unknown keys are errors: a misspelt knob

@@ -48,6 +48,8 @@ struct TrainCommand: ParsableCommand {
     var skipNonfinite = false
     @Flag(help: "Skip undecodable images (counted) instead of stopping.")
     var skipBadImages = false
+    @Flag(help: "Mixed precision (arcface_torch's fp16 knob): the trunk computes in bfloat16, weights stay float32.")
+    var fp16 = false
     @Flag(help: "Continue the run in --output from its newest checkpoint, exactly.")
     var resume = false
 
@@ -108,6 +110,7 @@ struct TrainCommand: ParsableCommand {
         if exactMarginGradient { settings.exactMarginGradient = true }
         if skipNonfinite { settings.skipNonfinite = true }
         if skipBadImages { settings.skipBadImages = true }
+        if fp16 { settings.fp16 = true }
         // Scheduler flags replace the config's scheduler when any is given.
         let flags = schedulerOptions.spec
         if flags != SchedulerSpec(kind: .mhlr) { settings.scheduler = flags }
