@@ -30,10 +30,11 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
 
         .target(name: "MHLR"),
+        .target(name: "Randomness"),
         .target(name: "Plots"),
         .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"], swiftSettings: optimisedAlways),
-        .target(name: "NN", dependencies: ["Engine"], swiftSettings: optimisedAlways),
-        .target(name: "FaceData", dependencies: ["CTurboJPEG"], swiftSettings: optimisedAlways),
+        .target(name: "NN", dependencies: ["Engine", "Randomness"], swiftSettings: optimisedAlways),
+        .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
         .target(name: "Training", dependencies: [
             "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
@@ -51,10 +52,10 @@ let package = Package(
         .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"], exclude: ["Fixtures"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness"], exclude: ["Fixtures"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
-        .testTarget(name: "FaceDataTests", dependencies: ["FaceData"], exclude: ["Fixtures"]),
+        .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
     ],

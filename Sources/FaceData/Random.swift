@@ -1,24 +1,4 @@
-/// SplitMix64 (Steele, Lea and Flood, "Fast splittable pseudorandom number generators", 2014), as in
-/// Vigna's reference splitmix64.c: seeds xoshiro and hashes counters. Our own generator, so a seed gives
-/// the same data order on every platform and Swift version.
-public struct SplitMix64: RandomNumberGenerator, Sendable {
-    public var state: UInt64
-
-    public init(state: UInt64) { self.state = state }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        return Self.mix(state)
-    }
-
-    /// SplitMix64's output function: a bijective 64-bit hash.
-    public static func mix(_ value: UInt64) -> UInt64 {
-        var z = value
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+import Randomness
 
 /// xoshiro256** 1.0 (Blackman and Vigna, 2018), its state filled by four SplitMix64 outputs of the seed.
 public struct Xoshiro256StarStar: RandomNumberGenerator, Sendable {

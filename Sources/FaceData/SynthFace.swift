@@ -1,3 +1,4 @@
+import Randomness
 import Foundation
 
 /// An RGB colour with channels in [0, 1].

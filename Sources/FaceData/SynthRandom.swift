@@ -1,3 +1,4 @@
+import Randomness
 /// Draws for the synthetic-identity generator from SplitMix64 (Random.swift).
 ///
 /// The generator uses SplitMix64 instead of the system generator so that a seed gives the same

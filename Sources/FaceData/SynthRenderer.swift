@@ -1,3 +1,4 @@
+import Randomness
 import Foundation
 
 /// Renders a synthetic face into an RGB pixel buffer.

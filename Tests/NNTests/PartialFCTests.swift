@@ -1,4 +1,5 @@
 import Engine
+import Randomness
 import XCTest
 @testable import NN
 
