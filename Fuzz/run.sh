@@ -12,11 +12,14 @@ out=.build-fuzz
 mkdir -p "$out"
 binary=$out/facedata-fuzz
 sources=$(ls Sources/FaceData/*.swift | grep -v '/Synth' | sort)
-stamp=$(cat $sources Fuzz/FaceDataFuzz.swift | sha1sum | cut -c1-16)
+stamp=$(cat $sources Sources/Randomness/*.swift Fuzz/FaceDataFuzz.swift | sha1sum | cut -c1-16)
 if [ ! -x "$binary" ] || [ "$(cat $out/stamp 2>/dev/null)" != "$stamp" ]; then
     echo "fuzz: building $binary"
+    # FaceData imports the Randomness module: build it first as a static library beside the binary.
+    swiftc -parse-as-library -O -module-name Randomness -emit-module -emit-module-path "$out/Randomness.swiftmodule" \
+        -emit-library -static -o "$out/libRandomness.a" Sources/Randomness/*.swift
     swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FaceDataFuzz \
-        -I Sources/CTurboJPEG $sources Fuzz/FaceDataFuzz.swift -o "$binary" 2>&1 \
+        -I Sources/CTurboJPEG -I "$out" -L "$out" -lRandomness $sources Fuzz/FaceDataFuzz.swift -o "$binary" 2>&1 \
         | grep -v "Cannot export local symbol" || true
     [ -x "$binary" ] || { echo "fuzz: build failed"; exit 1; }
     echo "$stamp" > $out/stamp
