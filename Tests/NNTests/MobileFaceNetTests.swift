@@ -11,20 +11,6 @@ import Engine
 /// Tolerance: |ours - ref| <= 5 * f32error + 1e-4 * |ref| + 1e-6: one forward and backward pass, like the
 /// IResNet step-1 comparison (there within 3.4x torch's float32 error).
 final class MobileFaceNetTests: XCTestCase {
-    /// nn_fixtures.py's formula_uniform: `count` values in [-1, 1) from an integer hash of (index, stream).
-    static func formulaUniform(_ count: Int, stream: Int) -> [Double] {
-        let offset = UInt32(truncatingIfNeeded: UInt64(stream + 1) &* 2246822519)
-        return (0..<count).map { index in
-            var h = UInt32(truncatingIfNeeded: index) &* 2654435761 &+ offset
-            h ^= h >> 15
-            h = h &* 2246822519
-            h ^= h >> 13
-            h = h &* 3266489917
-            h ^= h >> 16
-            return Double(h) / 2147483648.0 - 1
-        }
-    }
-
     /// nn_fixtures.py's formula_state: entry k (state order) = base + amplitude * formulaUniform(count, k).
     static func fillFromFormula(_ model: Module) {
         var kinds: [String: (base: Double, amplitude: Double)] = [:]
@@ -50,19 +36,13 @@ final class MobileFaceNetTests: XCTestCase {
         }
         for (k, entry) in model.state.enumerated() {
             guard let kind = kinds[entry.name] else { continue }   // num_batches_tracked
-            let values = formulaUniform(entry.shape.reduce(1, *), stream: k).map { Float(kind.base + kind.amplitude * $0) }
+            let values = Formula.uniform(entry.shape.reduce(1, *), stream: k).map { Float(kind.base + kind.amplitude * $0) }
             switch entry {
             case .parameter(let parameter): parameter.values = values
             case .buffer(let buffer): buffer.values = values
             case .counter: break
             }
         }
-    }
-
-    /// nn_fixtures.py's formula_images: formulaUniform(count, 100000) as NCHW images.
-    static func formulaImages(batch: Int, size: Int) -> Tensor {
-        Tensor(shape: [batch, 3, size, size],
-               values: formulaUniform(batch * 3 * size * size, stream: 100000).map { Float($0) })
     }
 
     func assertMatches(_ actual: [Float], _ fixture: SafeTensors, _ key: String,
@@ -76,7 +56,7 @@ final class MobileFaceNetTests: XCTestCase {
         let fixture = try Fixtures.safetensors("mobilefacenet_formula.safetensors")
         let model = try MobileFaceNet(initialization: .zeros)
         Self.fillFromFormula(model)
-        let images = Self.formulaImages(batch: 4, size: 112)
+        let images = Formula.images(batch: 4, size: 112)
         model.train()
         let embedding = try model(images)
         try assertMatches(embedding.values(), fixture, "embedding.train")
