@@ -88,6 +88,43 @@ public final class SGD {
         if momentum != 0, updated != nil || !isFirst { momentumBuffers[parameter.name] = buffer }
     }
 
+    /// The momentum buffers as F32 tensors named "<prefix><parameter name>", shaped like their parameters
+    /// (for a resumable checkpoint).
+    public func momentumTensors(prefix: String = "momentum.") -> SafeTensors {
+        var file = SafeTensors()
+        for group in groups {
+            for parameter in group.parameters {
+                if let buffer = momentumBuffers[parameter.name] {
+                    file[prefix + parameter.name] = SafeTensor(float32: buffer, shape: parameter.shape)
+                }
+            }
+        }
+        return file
+    }
+
+    /// Restores the momentum buffers written by `momentumTensors(prefix:)`: every tensor under `prefix` must
+    /// name a parameter of this optimiser with its shape (F32 or BF16); parameters without a tensor start
+    /// afresh. Nothing changes when anything is wrong; `source` names the file in errors.
+    public func loadMomentum(from file: SafeTensors, prefix: String = "momentum.", source: String = "<memory>") throws {
+        var shapes: [String: [Int]] = [:]
+        for group in groups { for parameter in group.parameters { shapes[parameter.name] = parameter.shape } }
+        var restored: [String: [Float]] = [:]
+        for (key, tensor) in file.tensors where key.hasPrefix(prefix) {
+            let name = String(key.dropFirst(prefix.count))
+            guard let shape = shapes[name] else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "is a momentum buffer for \(name), which this optimiser does not update")
+            }
+            guard tensor.shape == shape else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "has shape \(tensor.shape), the parameter has \(shape)")
+            }
+            guard tensor.dtype != .int64 else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "has dtype I64, expected F32 or BF16")
+            }
+            restored[name] = tensor.floats()
+        }
+        momentumBuffers = restored
+    }
+
     /// Clears every parameter's gradient in every group.
     public func zeroGrad() {
         for group in groups { for parameter in group.parameters { parameter.zeroGrad() } }
