@@ -28,6 +28,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
 
+        // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
+        .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),
         .executableTarget(
             name: "haarface",
             dependencies: [

@@ -1,11 +1,39 @@
+import CDNNL
+
 // Reverse-mode autograd. An op whose inputs need gradients records a Node on its result: the inputs and
 // a closure mapping the result's gradient to the inputs' gradients (the derivative lives next to the
 // forward code of each op). `backward()` walks these records from the loss in reverse creation order.
 
+/// Where the gradient of one input of a recorded op goes. Non-leaf inputs are reached through their
+/// producing node, so the graph does not keep their buffers alive (only what each derivative saves).
+enum Edge {
+    case node(Node, shape: [Int])
+    case leaf(Tensor)
+    case none
+
+    init(_ tensor: Tensor) {
+        if let node = tensor.node {
+            self = .node(node, shape: tensor.shape)
+        } else if tensor.requiresGrad {
+            self = .leaf(tensor)
+        } else {
+            self = .none
+        }
+    }
+
+    var shape: [Int]? {
+        switch self {
+        case let .node(_, shape): return shape
+        case let .leaf(tensor): return tensor.shape
+        case .none: return nil
+        }
+    }
+}
+
 /// One recorded operation.
 final class Node {
     let name: String
-    let inputs: [Tensor]
+    let inputs: [Edge]
     /// Creation order; a result is always created after its inputs, so descending order is a valid
     /// reverse topological order.
     let sequence: Int
@@ -17,7 +45,7 @@ final class Node {
 
     init(name: String, inputs: [Tensor], derivative: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name
-        self.inputs = inputs
+        self.inputs = inputs.map(Edge.init)
         self.derivative = derivative
         Node.counter += 1
         sequence = Node.counter
@@ -56,27 +84,23 @@ extension Tensor {
         }
 
         // Collect the recorded nodes reachable from self.
+        guard let root = node else {
+            try accumulateGrad(seed)   // a leaf: its gradient is the seed itself
+            return
+        }
         var nodes: [Node] = []
-        var seen = Set<ObjectIdentifier>()
-        var stack: [Tensor] = [self]
-        while let tensor = stack.popLast() {
-            guard let node = tensor.node, seen.insert(ObjectIdentifier(node)).inserted else { continue }
-            nodes.append(node)
-            stack.append(contentsOf: node.inputs.filter { $0.requiresGrad })
+        var seen: Set<ObjectIdentifier> = [ObjectIdentifier(root)]
+        var stack: [Node] = [root]
+        while let current = stack.popLast() {
+            nodes.append(current)
+            for case let .node(input, _) in current.inputs where seen.insert(ObjectIdentifier(input)).inserted {
+                stack.append(input)
+            }
         }
         nodes.sort { $0.sequence > $1.sequence }
 
         // Gradients of non-leaf tensors, keyed by the node that produced them.
-        var pending: [ObjectIdentifier: Tensor] = [:]
-        func deliver(_ gradient: Tensor, to tensor: Tensor) throws {
-            if let node = tensor.node {
-                let key = ObjectIdentifier(node)
-                pending[key] = try pending[key].map { try addGradients($0, gradient) } ?? gradient
-            } else if tensor.requiresGrad {
-                try tensor.accumulateGrad(gradient)
-            }
-        }
-        try deliver(seed, to: self)
+        var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
         for node in nodes {
             guard let gradient = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
             guard let derivative = node.derivative else {
@@ -86,11 +110,19 @@ extension Tensor {
             let inputGradients = try derivative(gradient)
             precondition(inputGradients.count == node.inputs.count, "\(node.name): derivative arity")
             node.derivative = nil
-            for (input, inputGradient) in zip(node.inputs, inputGradients) where input.requiresGrad {
-                guard let inputGradient else { continue }
-                precondition(inputGradient.shape == input.shape,
-                             "\(node.name): gradient shape \(inputGradient.shape) for input \(input.shape)")
-                try deliver(inputGradient, to: input)
+            for (edge, inputGradient) in zip(node.inputs, inputGradients) {
+                guard let inputGradient, let shape = edge.shape else { continue }
+                precondition(inputGradient.shape == shape,
+                             "\(node.name): gradient shape \(inputGradient.shape) for input \(shape)")
+                switch edge {
+                case let .node(input, _):
+                    let key = ObjectIdentifier(input)
+                    pending[key] = try pending[key].map { try addGradients($0, inputGradient) } ?? inputGradient
+                case let .leaf(tensor):
+                    try tensor.accumulateGrad(inputGradient)
+                case .none:
+                    break
+                }
             }
         }
     }
@@ -112,9 +144,7 @@ extension Tensor {
 
 /// The sum of two gradients of one tensor (layouts may differ; the result takes the first one's).
 func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
-    let result = try copy(a)
-    try addInPlace(result, b.reordered(to: a.desc))
-    return result
+    try binary(dnnl_binary_add, a, b, "gradient sum")
 }
 
 /// A fresh copy of `tensor`'s data in the same layout.

@@ -44,39 +44,41 @@ func sumToShape(_ gradient: Tensor, _ shape: [Int]) throws -> Tensor {
 /// a + b (b may broadcast). Same-shape operands are added in a's layout (residual connections).
 public func add(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let output = try binary(dnnl_binary_add, a, b, "add")
-    let bShape = b.shape
+    let bShape = b.shape, bNeedsGrad = b.requiresGrad
     return Tensor.record(output, "add", [a, b]) { gradient in
-        [gradient, b.requiresGrad ? try sumToShape(gradient, bShape) : nil]
+        [gradient, bNeedsGrad ? try sumToShape(gradient, bShape) : nil]
     }
 }
 
 /// a - b (b may broadcast).
 public func subtract(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let output = try binary(dnnl_binary_sub, a, b, "subtract")
-    let bShape = b.shape
+    let bShape = b.shape, bNeedsGrad = b.requiresGrad
     return Tensor.record(output, "subtract", [a, b]) { gradient in
-        [gradient, b.requiresGrad ? try sumToShape(gradient.scaledRaw(-1), bShape) : nil]
+        [gradient, bNeedsGrad ? try sumToShape(gradient.scaledRaw(-1), bShape) : nil]
     }
 }
 
 /// a * b elementwise (b may broadcast).
 public func multiply(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let output = try binary(dnnl_binary_mul, a, b, "multiply")
-    let bShape = b.shape
+    let bShape = b.shape, aNeedsGrad = a.requiresGrad, bNeedsGrad = b.requiresGrad
+    // Each operand's gradient needs the other operand's value only.
+    let aValue = bNeedsGrad ? a : nil, bValue = aNeedsGrad ? b : nil
     return Tensor.record(output, "multiply", [a, b]) { gradient in
-        [a.requiresGrad ? try binary(dnnl_binary_mul, gradient, b, "multiply backward") : nil,
-         b.requiresGrad ? try sumToShape(binary(dnnl_binary_mul, gradient, a, "multiply backward"), bShape) : nil]
+        [aNeedsGrad ? try binary(dnnl_binary_mul, gradient, bValue!, "multiply backward") : nil,
+         bNeedsGrad ? try sumToShape(binary(dnnl_binary_mul, gradient, aValue!, "multiply backward"), bShape) : nil]
     }
 }
 
 /// a / b elementwise (b may broadcast).
 public func divide(_ a: Tensor, _ b: Tensor) throws -> Tensor {
     let output = try binary(dnnl_binary_div, a, b, "divide")
-    let bShape = b.shape
+    let bShape = b.shape, aNeedsGrad = a.requiresGrad, bNeedsGrad = b.requiresGrad
     return Tensor.record(output, "divide", [a, b]) { gradient in
         // d(a/b)/db = -a / b^2 = -(a/b) / b
-        [a.requiresGrad ? try binary(dnnl_binary_div, gradient, b, "divide backward") : nil,
-         b.requiresGrad ? try sumToShape(
+        [aNeedsGrad ? try binary(dnnl_binary_div, gradient, b, "divide backward") : nil,
+         bNeedsGrad ? try sumToShape(
             binary(dnnl_binary_div, binary(dnnl_binary_mul, gradient, output, "divide backward"), b, "divide backward")
                 .scaledRaw(-1), bShape) : nil]
     }

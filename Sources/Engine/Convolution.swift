@@ -42,41 +42,94 @@ private struct ConvGeometry: CustomStringConvertible {
     var paddings: [Int64] { [Int64(padding), Int64(padding)] }
     var biasDesc: MemoryDesc { get throws { hasBias ? try .plain([weight[0]]) : MemoryDesc(raw: dnnl_memory_desc_t()) } }
 
+    /// Candidate activation layouts, tried in order until oneDNN offers a JIT kernel (not gemm, not ref):
+    /// - forward: the layouts the forward primitive chose (backward passes then need no reorders);
+    /// - blocked: nChw16c whenever the channels fill 16-blocks. With format_tag any, oneDNN picks nhwc
+    ///   for some shapes (1x1 convolutions), which would force reorders against the 3x3 convolutions and
+    ///   batch norms around them;
+    /// - channelsLast: nhwc, where oneDNN 2.6 has JIT kernels for grouped convolutions with few channels
+    ///   per group (MobileFaceNet's groups=64 over 128 channels: nChw16c only has the reference kernel)
+    ///   and for the 7x7 depthwise backward-weights;
+    /// - any: whatever oneDNN prefers.
+    enum Layout { case forward, blocked, channelsLast, any }
+
+    func activation(_ dims: [Int], _ layout: Layout, forward: MemoryDesc?) throws -> MemoryDesc {
+        switch layout {
+        case .forward: return forward!
+        case .blocked: return dims[1] % 16 == 0 ? try MemoryDesc(dims, dnnl_f32, dnnl_aBcd16b) : try .any(dims)
+        case .channelsLast: return try MemoryDesc(dims, dnnl_f32, dnnl_acdb)
+        case .any: return try .any(dims)
+        }
+    }
+
+    /// The first candidate with a JIT kernel, else the best one found (gemm before ref).
+    static func choose(_ layouts: [Layout], _ make: (Layout) throws -> PrimitiveDesc) throws -> PrimitiveDesc {
+        func rank(_ implementation: String) -> Int {
+            implementation.hasPrefix("ref") ? 0 : implementation.contains("gemm") ? 1 : 2
+        }
+        var best: (desc: PrimitiveDesc, rank: Int)?
+        var lastError: Error?
+        for layout in layouts {
+            do {
+                let desc = try make(layout)
+                let score = rank(desc.implementation)
+                if score == 2 { return desc }
+                if best == nil || score > best!.rank { best = (desc, score) }
+            } catch {
+                lastError = error
+            }
+        }
+        if let best { return best.desc }
+        throw lastError!
+    }
+
     func forward(training: Bool) throws -> Primitive {
-        try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
-            var src = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
-            var bias = try biasDesc.raw, dst = try MemoryDesc.any(output).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_forward_desc_init(
-                &desc, training ? dnnl_forward_training : dnnl_forward_inference, dnnl_convolution_direct,
-                &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, "convolution forward", "\(self)"), name: "conv fwd \(self)")
+        let propKind = training ? dnnl_forward_training : dnnl_forward_inference
+        return try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
+            let pd = try ConvGeometry.choose([.blocked, .channelsLast, .any]) { layout in
+                var src = try activation(input, layout, forward: nil).raw
+                var weights = try MemoryDesc.any(weightDims).raw
+                var bias = try biasDesc.raw, dst = try activation(output, layout, forward: nil).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_forward_desc_init(
+                    &desc, propKind, dnnl_convolution_direct,
+                    &src, &weights, &bias, &dst, strides, paddings, paddings), "convolution_forward_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, "convolution forward", "\(self)")
+            }
+            return try Primitive(pd, name: "conv fwd \(self) \(pd.implementation)")
         }
     }
 
     func backwardData(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_data|\(self)") {
-            var diffSrc = try MemoryDesc.any(input).raw, weights = try MemoryDesc.any(weightDims).raw
-            var diffDst = try MemoryDesc.any(output).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_backward_data_desc_init(
-                &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
-                "convolution_backward_data_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward data", "\(self)"),
-                                 name: "conv bwd data \(self)")
+            let pd = try ConvGeometry.choose([.forward, .channelsLast, .any]) { layout in
+                var diffSrc = try activation(input, layout, forward: hint.md(dnnl_query_src_md)).raw
+                var weights = try MemoryDesc.any(weightDims).raw
+                var diffDst = try activation(output, layout, forward: hint.md(dnnl_query_dst_md)).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_backward_data_desc_init(
+                    &desc, dnnl_convolution_direct, &diffSrc, &weights, &diffDst, strides, paddings, paddings),
+                    "convolution_backward_data_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, hint: hint, "convolution backward data", "\(self)")
+            }
+            return try Primitive(pd, name: "conv bwd data \(self) \(pd.implementation)")
         }
     }
 
     func backwardWeights(hint: PrimitiveDesc) throws -> Primitive {
         try PrimitiveCache.shared.primitive("conv.bwd_weights|\(self)") {
-            var src = try MemoryDesc.any(input).raw, diffWeights = try MemoryDesc.any(weightDims).raw
-            var diffBias = try biasDesc.raw, diffDst = try MemoryDesc.any(output).raw
-            var desc = dnnl_convolution_desc_t()
-            try check(dnnl_convolution_backward_weights_desc_init(
-                &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
-                "convolution_backward_weights_desc_init", "\(self)")
-            return try Primitive(PrimitiveDesc(&desc, hint: hint, "convolution backward weights", "\(self)"),
-                                 name: "conv bwd weights \(self)")
+            let pd = try ConvGeometry.choose([.forward, .channelsLast, .any]) { layout in
+                var src = try activation(input, layout, forward: hint.md(dnnl_query_src_md)).raw
+                var diffWeights = try MemoryDesc.any(weightDims).raw
+                var diffBias = try biasDesc.raw
+                var diffDst = try activation(output, layout, forward: hint.md(dnnl_query_dst_md)).raw
+                var desc = dnnl_convolution_desc_t()
+                try check(dnnl_convolution_backward_weights_desc_init(
+                    &desc, dnnl_convolution_direct, &src, &diffWeights, &diffBias, &diffDst, strides, paddings, paddings),
+                    "convolution_backward_weights_desc_init", "\(self)")
+                return try PrimitiveDesc(&desc, hint: hint, "convolution backward weights", "\(self)")
+            }
+            return try Primitive(pd, name: "conv bwd weights \(self) \(pd.implementation)")
         }
     }
 }
@@ -102,9 +155,11 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
     try forward.execute(args)
 
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    let inputNeedsGrad = input.requiresGrad
+    let weightsNeedGrad = weight.requiresGrad || (bias?.requiresGrad ?? false)
     return Tensor.record(output, "conv2d", inputs) { gradient in
         var inputGradient: Tensor?
-        if input.requiresGrad {
+        if inputNeedsGrad {
             let backward = try geometry.backwardData(hint: pd)
             let bpd = backward.desc
             let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
@@ -115,7 +170,7 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
             inputGradient = diffSrc
         }
         var weightGradient: Tensor?, biasGradient: Tensor?
-        if weight.requiresGrad || (bias?.requiresGrad ?? false) {
+        if weightsNeedGrad {
             let backward = try geometry.backwardWeights(hint: pd)
             let bpd = backward.desc
             let diffDst = try gradient.reordered(to: bpd.md(dnnl_query_diff_dst_md))
@@ -132,6 +187,6 @@ public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
             let plain = try diffWeights.reordered(to: .plain(geometry.weightDims))
             weightGradient = try Tensor(desc: .plain(geometry.weight), storage: plain.storage)
         }
-        return bias == nil ? [inputGradient, weightGradient] : [inputGradient, weightGradient, biasGradient]
+        return geometry.hasBias ? [inputGradient, weightGradient, biasGradient] : [inputGradient, weightGradient]
     }
 }

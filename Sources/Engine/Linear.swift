@@ -2,9 +2,11 @@
 import CDNNL
 
 /// C[m, n] = alpha * op(A) * op(B) + beta * C, row-major, through dnnl_sgemm.
+/// The tensors are plain; as arguments of this call they stay alive while sgemm reads and writes them.
 func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-           _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
-           beta: Float = 0, _ name: String) throws {
+           _ left: Tensor, _ right: Tensor, _ result: Tensor, beta: Float = 0, _ name: String) throws {
+    precondition(left.isPlain && right.isPlain && result.isPlain)
+    let a = left.floatPointer, b = right.floatPointer, c = result.floatPointer
     let lda = transposeA ? m : k, ldb = transposeB ? k : n
     try check(dnnl_sgemm(CChar(UInt8(ascii: transposeA ? "T" : "N")), CChar(UInt8(ascii: transposeB ? "T" : "N")),
                          Int64(m), Int64(n), Int64(k), 1, a, Int64(lda), b, Int64(ldb), beta, c, Int64(n)),
@@ -29,24 +31,25 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeB: Bool = false) throws ->
     let left = try a.plainRaw(), right = try b.plainRaw()
     let output = try Tensor(desc: .plain([m, n]))
     try sgemm(transposeA: false, transposeB: transposeB, m: m, n: n, k: k,
-              left.floatPointer, right.floatPointer, output.floatPointer, "matmul")
+              left, right, output, "matmul")
+    let aNeedsGrad = a.requiresGrad, bNeedsGrad = b.requiresGrad
     return Tensor.record(output, "matmul", [a, b]) { gradient in
         let g = try gradient.plainRaw()
         var gradA: Tensor?, gradB: Tensor?
-        if a.requiresGrad {   // dA = g * op(B)^T
+        if aNeedsGrad {   // dA = g * op(B)^T
             gradA = try Tensor(desc: .plain([m, k]))
             try sgemm(transposeA: false, transposeB: !transposeB, m: m, n: k, k: n,
-                      g.floatPointer, right.floatPointer, gradA!.floatPointer, "matmul backward")
+                      g, right, gradA!, "matmul backward")
         }
-        if b.requiresGrad {
+        if bNeedsGrad {
             if transposeB {   // dB [n, k] = g^T * A
                 gradB = try Tensor(desc: .plain([n, k]))
                 try sgemm(transposeA: true, transposeB: false, m: n, n: k, k: m,
-                          g.floatPointer, left.floatPointer, gradB!.floatPointer, "matmul backward")
+                          g, left, gradB!, "matmul backward")
             } else {          // dB [k, n] = A^T * g
                 gradB = try Tensor(desc: .plain([k, n]))
                 try sgemm(transposeA: true, transposeB: false, m: k, n: n, k: m,
-                          left.floatPointer, g.floatPointer, gradB!.floatPointer, "matmul backward")
+                          left, g, gradB!, "matmul backward")
             }
         }
         return [gradA, gradB]
@@ -65,29 +68,35 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws 
     let x = try input.plainRaw(), w = try weight.plainRaw()
     let output = try Tensor(desc: .plain([rows, outFeatures]))
     if let bias {   // start from the bias in every row, then accumulate the product (beta 1)
-        let b = try bias.plainRaw().floatPointer, y = output.floatPointer
-        for row in 0..<rows { (y + row * outFeatures).update(from: b, count: outFeatures) }
+        try withFloats([bias.plainRaw(), output]) { buffers in
+            for row in 0..<rows {
+                UnsafeMutableBufferPointer(rebasing: buffers[1][(row * outFeatures)..<((row + 1) * outFeatures)])
+                    .update(fromContentsOf: buffers[0][0..<outFeatures])
+            }
+        }
     }
     try sgemm(transposeA: false, transposeB: true, m: rows, n: outFeatures, k: inFeatures,
-              x.floatPointer, w.floatPointer, output.floatPointer, beta: bias == nil ? 0 : 1, "linear")
+              x, w, output, beta: bias == nil ? 0 : 1, "linear")
     let inputs = bias.map { [input, weight, $0] } ?? [input, weight]
+    let inputNeedsGrad = input.requiresGrad, weightNeedsGrad = weight.requiresGrad
+    let hasBias = bias != nil, biasNeedsGrad = bias?.requiresGrad ?? false
     return Tensor.record(output, "linear", inputs) { gradient in
         let g = try gradient.plainRaw()
         var gradInput: Tensor?, gradWeight: Tensor?, gradBias: Tensor?
-        if input.requiresGrad {   // dx [N, in] = g [N, out] * W [out, in]
+        if inputNeedsGrad {   // dx [N, in] = g [N, out] * W [out, in]
             gradInput = try Tensor(desc: .plain([rows, inFeatures]))
             try sgemm(transposeA: false, transposeB: false, m: rows, n: inFeatures, k: outFeatures,
-                      g.floatPointer, w.floatPointer, gradInput!.floatPointer, "linear backward data")
+                      g, w, gradInput!, "linear backward data")
         }
-        if weight.requiresGrad {  // dW [out, in] = g^T * x
+        if weightNeedsGrad {  // dW [out, in] = g^T * x
             gradWeight = try Tensor(desc: .plain([outFeatures, inFeatures]))
             try sgemm(transposeA: true, transposeB: false, m: outFeatures, n: inFeatures, k: rows,
-                      g.floatPointer, x.floatPointer, gradWeight!.floatPointer, "linear backward weights")
+                      g, x, gradWeight!, "linear backward weights")
         }
-        if let bias, bias.requiresGrad {
+        if biasNeedsGrad {
             gradBias = try sumToShape(g, [1, outFeatures]).reshapedRaw([outFeatures])
         }
-        return bias == nil ? [gradInput, gradWeight] : [gradInput, gradWeight, gradBias]
+        return hasBias ? [gradInput, gradWeight, gradBias] : [gradInput, gradWeight]
     }
 }
 

@@ -4,21 +4,27 @@
 import CDNNL
 import Foundation
 
+/// Runs `body` on the float buffers of `tensors` (each whole physical buffer). The tensors are
+/// arguments of this call, so their buffers stay alive while `body` runs; derivatives capture tensors,
+/// never raw pointers, because an unreferenced tensor returns its buffer to the pool.
+func withFloats<R>(_ tensors: [Tensor], _ body: ([UnsafeMutableBufferPointer<Float>]) throws -> R) rethrows -> R {
+    try body(tensors.map { $0.storage.floats($0.desc.byteCount / 4) })
+}
+
 extension Tensor {
     /// Applies `forward` to every element of a plain copy; the derivative maps (x, y, upstream) to the
     /// input's gradient.
-    private func mapElements(_ name: String, _ forward: (Float) -> Float,
+    private func mapElements(_ name: String, _ forward: @escaping (Float) -> Float,
                              derivative: @escaping (Float, Float, Float) -> Float) throws -> Tensor {
         let x = try plainRaw()
         let output = try Tensor(desc: .plain(shape))
         let n = count
-        let source = x.storage.floats(n), target = output.storage.floats(n)
-        for i in 0..<n { target[i] = forward(source[i]) }
+        withFloats([x, output]) { b in for i in 0..<n { b[1][i] = forward(b[0][i]) } }
         return Tensor.record(output, name, [self]) { gradient in
-            let g = try gradient.plainRaw().storage.floats(n)
             let result = try Tensor(desc: .plain(x.shape))
-            let r = result.storage.floats(n)
-            for i in 0..<n { r[i] = derivative(source[i], target[i], g[i]) }
+            try withFloats([x, output, gradient.plainRaw(), result]) { b in
+                for i in 0..<n { b[3][i] = derivative(b[0][i], b[1][i], b[2][i]) }
+            }
             return [result]
         }
     }
@@ -51,25 +57,28 @@ extension Tensor {
         let rows = shape[0], width = shape[1]
         let x = try plainRaw()
         let output = try Tensor(desc: .plain(shape))
-        let source = x.storage.floats(count), target = output.storage.floats(count)
         var norms = [Float](repeating: 0, count: rows)
-        for r in 0..<rows {
-            var squares: Float = 0
-            for c in 0..<width { squares += source[r * width + c] * source[r * width + c] }
-            norms[r] = Swift.max(squares.squareRoot(), epsilon)
-            for c in 0..<width { target[r * width + c] = source[r * width + c] / norms[r] }
+        withFloats([x, output]) { b in
+            let (source, target) = (b[0], b[1])
+            for r in 0..<rows {
+                var squares: Float = 0
+                for c in 0..<width { squares += source[r * width + c] * source[r * width + c] }
+                norms[r] = Swift.max(squares.squareRoot(), epsilon)
+                for c in 0..<width { target[r * width + c] = source[r * width + c] / norms[r] }
+            }
         }
-        let n = count
+        let rowNorms = norms
         return Tensor.record(output, "normalizedRows", [self]) { gradient in
             // y = x / n with n = |x|: dx = (g - y (g . y)) / n; below epsilon n is constant: dx = g / eps.
-            let g = try gradient.plainRaw().storage.floats(n)
             let result = try Tensor(desc: .plain([rows, width]))
-            let r = result.storage.floats(n)
-            for row in 0..<rows {
-                let base = row * width
-                var dot: Float = 0
-                if norms[row] > epsilon { for c in 0..<width { dot += g[base + c] * target[base + c] } }
-                for c in 0..<width { r[base + c] = (g[base + c] - target[base + c] * dot) / norms[row] }
+            try withFloats([output, gradient.plainRaw(), result]) { b in
+                let (y, g, r) = (b[0], b[1], b[2])
+                for row in 0..<rows {
+                    let base = row * width
+                    var dot: Float = 0
+                    if rowNorms[row] > epsilon { for c in 0..<width { dot += g[base + c] * y[base + c] } }
+                    for c in 0..<width { r[base + c] = (g[base + c] - y[base + c] * dot) / rowNorms[row] }
+                }
             }
             return [result]
         }
@@ -80,29 +89,32 @@ extension Tensor {
         guard shape.count == 2 else {
             throw EngineError.invalidArgument(operation: "logSoftmax", detail: "needs [N, C], got \(shape)")
         }
-        let rows = shape[0], width = shape[1], n = count
+        let rows = shape[0], width = shape[1]
         let x = try plainRaw()
         let output = try Tensor(desc: .plain(shape))
-        let source = x.storage.floats(n), target = output.storage.floats(n)
-        for row in 0..<rows {
-            let base = row * width
-            var largest = -Float.infinity
-            for c in 0..<width { largest = Swift.max(largest, source[base + c]) }
-            var total: Float = 0
-            for c in 0..<width { total += Foundation.exp(source[base + c] - largest) }
-            let logTotal = largest + Foundation.log(total)
-            for c in 0..<width { target[base + c] = source[base + c] - logTotal }
+        withFloats([x, output]) { b in
+            let (source, target) = (b[0], b[1])
+            for row in 0..<rows {
+                let base = row * width
+                var largest = -Float.infinity
+                for c in 0..<width { largest = Swift.max(largest, source[base + c]) }
+                var total: Float = 0
+                for c in 0..<width { total += Foundation.exp(source[base + c] - largest) }
+                let logTotal = largest + Foundation.log(total)
+                for c in 0..<width { target[base + c] = source[base + c] - logTotal }
+            }
         }
         return Tensor.record(output, "logSoftmax", [self]) { gradient in
             // dx = g - softmax * sum(g) per row
-            let g = try gradient.plainRaw().storage.floats(n)
             let result = try Tensor(desc: .plain([rows, width]))
-            let r = result.storage.floats(n)
-            for row in 0..<rows {
-                let base = row * width
-                var total: Float = 0
-                for c in 0..<width { total += g[base + c] }
-                for c in 0..<width { r[base + c] = g[base + c] - Foundation.exp(target[base + c]) * total }
+            try withFloats([output, gradient.plainRaw(), result]) { b in
+                let (y, g, r) = (b[0], b[1], b[2])
+                for row in 0..<rows {
+                    let base = row * width
+                    var total: Float = 0
+                    for c in 0..<width { total += g[base + c] }
+                    for c in 0..<width { r[base + c] = g[base + c] - Foundation.exp(y[base + c]) * total }
+                }
             }
             return [result]
         }
@@ -116,15 +128,15 @@ extension Tensor {
                 operation: "gather", detail: "needs [N, C] and N columns in -1..<C; shape \(shape), \(columns.count) columns")
         }
         let rows = shape[0], width = shape[1]
-        let x = try plainRaw()
         let output = try Tensor(desc: .plain([rows]))
-        let source = x.storage.floats(count), target = output.storage.floats(rows)
-        for r in 0..<rows { target[r] = columns[r] < 0 ? 0 : source[r * width + columns[r]] }
+        try withFloats([plainRaw(), output]) { b in
+            for r in 0..<rows { b[1][r] = columns[r] < 0 ? 0 : b[0][r * width + columns[r]] }
+        }
         return Tensor.record(output, "gather", [self]) { gradient in
-            let g = try gradient.plainRaw().storage.floats(rows)
             let result = Tensor.zeros([rows, width])
-            let dx = result.storage.floats(rows * width)
-            for r in 0..<rows where columns[r] >= 0 { dx[r * width + columns[r]] = g[r] }
+            try withFloats([gradient.plainRaw(), result]) { b in
+                for r in 0..<rows where columns[r] >= 0 { b[1][r * width + columns[r]] = b[0][r] }
+            }
             return [result]
         }
     }
@@ -140,18 +152,19 @@ extension Tensor {
         }
         let rows = shape[0], width = shape[1]
         let output = try copy(plainRaw())
-        let v = try values.plainRaw().storage.floats(rows), target = output.storage.floats(count)
-        for r in 0..<rows where columns[r] >= 0 { target[r * width + columns[r]] = v[r] }
+        try withFloats([values.plainRaw(), output]) { b in
+            for r in 0..<rows where columns[r] >= 0 { b[1][r * width + columns[r]] = b[0][r] }
+        }
         return Tensor.record(output, "scatter", [self, values]) { gradient in
-            let g = try copy(gradient.plainRaw())
-            let dx = g.storage.floats(rows * width)
+            let dx = try copy(gradient.plainRaw())
             let dv = Tensor.zeros([rows])
-            let dvBuffer = dv.storage.floats(rows)
-            for r in 0..<rows where columns[r] >= 0 {
-                dvBuffer[r] = dx[r * width + columns[r]]
-                dx[r * width + columns[r]] = 0
+            withFloats([dx, dv]) { b in
+                for r in 0..<rows where columns[r] >= 0 {
+                    b[1][r] = b[0][r * width + columns[r]]
+                    b[0][r * width + columns[r]] = 0
+                }
             }
-            return [g, dv]
+            return [dx, dv]
         }
     }
 
@@ -162,16 +175,19 @@ extension Tensor {
             throw EngineError.invalidArgument(operation: "gatherRows", detail: "needs [N, D] and indices in 0..<N; shape \(shape)")
         }
         let rows = shape[0], width = shape[1], picked = indices.count
-        let x = try plainRaw()
         let output = try Tensor(desc: .plain([picked, width]))
-        let source = x.floatPointer, target = output.floatPointer
-        for (k, row) in indices.enumerated() { (target + k * width).update(from: source + row * width, count: width) }
-        return Tensor.record(output, "gatherRows", [self]) { gradient in
-            let g = try gradient.plainRaw().storage.floats(picked * width)
-            let result = Tensor.zeros([rows, width])
-            let dx = result.storage.floats(rows * width)
+        try withFloats([plainRaw(), output]) { b in
             for (k, row) in indices.enumerated() {
-                for c in 0..<width { dx[row * width + c] += g[k * width + c] }
+                UnsafeMutableBufferPointer(rebasing: b[1][(k * width)..<((k + 1) * width)])
+                    .update(fromContentsOf: b[0][(row * width)..<((row + 1) * width)])
+            }
+        }
+        return Tensor.record(output, "gatherRows", [self]) { gradient in
+            let result = Tensor.zeros([rows, width])
+            try withFloats([gradient.plainRaw(), result]) { b in
+                for (k, row) in indices.enumerated() {
+                    for c in 0..<width { b[1][row * width + c] += b[0][k * width + c] }
+                }
             }
             return [result]
         }

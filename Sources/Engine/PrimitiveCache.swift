@@ -20,6 +20,12 @@ final class PrimitiveCache: @unchecked Sendable {
         return made
     }
 
+    /// The implementation oneDNN chose for each cached primitive, by primitive name (for tests and logs).
+    var implementations: [(name: String, implementation: String)] {
+        lock.lock(); defer { lock.unlock() }
+        return primitives.values.map { ($0.name, $0.desc.implementation) }
+    }
+
     /// Number of cached primitives (tests check that repeated shapes reuse them).
     var count: Int {
         lock.lock(); defer { lock.unlock() }

@@ -60,6 +60,14 @@ public final class Tensor {
         }
     }
 
+    /// A tensor holding `count(shape)` floats copied from `buffer`, in PyTorch's contiguous order.
+    public convenience init(shape: [Int], copying buffer: UnsafeBufferPointer<Float>, requiresGrad: Bool = false) {
+        precondition(buffer.count == shape.reduce(1, *),
+                     "Tensor(shape: \(shape)) needs \(shape.reduce(1, *)) values, got \(buffer.count)")
+        self.init(desc: try! MemoryDesc.plain(shape), requiresGrad: requiresGrad)
+        _ = storage.floats(buffer.count).update(fromContentsOf: buffer)
+    }
+
     /// A tensor of `shape` with every element `value`.
     public convenience init(shape: [Int], repeating value: Float, requiresGrad: Bool = false) {
         self.init(desc: try! MemoryDesc.plain(shape), requiresGrad: requiresGrad)
@@ -84,7 +92,7 @@ public final class Tensor {
     public func values() throws -> [Float] {
         precondition(dtype == .float32, "values() reads float32 tensors")
         let plain = try contiguousStorage()
-        return Array(UnsafeBufferPointer(start: plain.pointer.assumingMemoryBound(to: Float.self), count: count))
+        return withExtendedLifetime(plain) { Array(UnsafeBufferPointer(plain.floats(count))) }
     }
 
     /// The single element of a one-element tensor (a loss).
@@ -93,9 +101,10 @@ public final class Tensor {
         return try values()[0]
     }
 
-    /// The same data without history: a leaf that does not require grad.
-    public func detached() -> Tensor {
-        Tensor(desc: desc, storage: storage, dtype: dtype, requiresGrad: false)
+    /// The same data (and layout) without history: a leaf, requiring grad only if asked
+    /// (torch: x.detach().requires_grad_(requiresGrad)).
+    public func detached(requiresGrad: Bool = false) -> Tensor {
+        Tensor(desc: desc, storage: storage, dtype: dtype, requiresGrad: requiresGrad)
     }
 
     /// Reads the elements of a plain tensor in place (no copy). Precondition: `isPlain`.

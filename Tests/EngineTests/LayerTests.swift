@@ -40,6 +40,29 @@ final class LayerTests: XCTestCase {
     func testConvDepthwiseStride2() throws { try checkConv("conv_depthwise_s2") }
     func testConv1x1Stride2() throws { try checkConv("conv_1x1_s2") }
     func testConvStemWithoutInputGradient() throws { try checkConv("conv_stem") }
+    func testConvTwoChannelsPerGroup() throws { try checkConv("conv_groups16_2per_group") }
+    func testConvDepthwise7x7() throws { try checkConv("conv_depthwise_7x7") }
+
+    /// Every convolution of the fixtures (IResNet and MobileFaceNet shapes) gets a JIT kernel, never
+    /// oneDNN's gemm-based or reference ones (10-100x slower on these shapes), in forward,
+    /// backward-data and backward-weights.
+    func testConvolutionsUseJITKernels() throws {
+        var geometries: [String] = []
+        for name in ["conv_s2_bias", "conv_depthwise_s2", "conv_1x1_s2", "conv_stem", "conv_groups16_2per_group",
+                     "conv_depthwise_7x7"] {
+            try checkConv(name)
+            let f = try Fixture(name)
+            geometries.append("input \(f.shape("input")) weight \(f.shape("weight")) ")
+        }
+        let convolutions = PrimitiveCache.shared.implementations.filter { primitive in
+            primitive.name.hasPrefix("conv") && geometries.contains { primitive.name.contains($0) }
+        }
+        XCTAssertEqual(convolutions.count, 17, "6 forward, 5 backward-data (not the stem), 6 backward-weights")
+        for (name, implementation) in convolutions {
+            XCTAssertTrue(implementation.hasPrefix("jit") && !implementation.contains("gemm"),
+                          "\(name) runs on \(implementation)")
+        }
+    }
 
     func checkBatchNorm(_ name: String) throws {
         let f = try Fixture(name)

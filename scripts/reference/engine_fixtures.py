@@ -237,3 +237,9 @@ tensors = {"input": x}
 tensors.update({k: v for k, v in p.items()})
 tensors.update(backward(y, input=x, **{k.replace(".", "_"): v for k, v in p.items()}))
 write("iresnet_block", tensors)
+
+# MobileFaceNet's unusual convolutions: 2 channels per group (groups=16 over 32 channels; the engine
+# runs it in nhwc) and a 7x7 depthwise without padding down to 1x1 (its weight gradient also in nhwc).
+torch.manual_seed(11)
+conv_case("conv_groups16_2per_group", 2, 32, 6, 6, 32, 3, 1, 1, 16, False)
+conv_case("conv_depthwise_7x7", 2, 16, 7, 7, 16, 7, 1, 0, 16, False)
