@@ -76,10 +76,18 @@ public final class SGD {
                     return
                 }
                 buffer!.withUnsafeMutableBufferPointer { buf in
-                    for i in 0..<values.count {
-                        let d = grad[i] + weightDecay * values[i]
-                        buf[i] = isFirst ? d : momentum * buf[i] + (1 - dampening) * d
-                        values[i] -= learningRate * (nesterov ? d + momentum * buf[i] : buf[i])
+                    // Branches hoisted out of the loops so each loop vectorises.
+                    let n = values.count
+                    if isFirst {
+                        for i in 0..<n { buf[i] = grad[i] + weightDecay * values[i] }
+                    } else {
+                        let keep = 1 - dampening
+                        for i in 0..<n { buf[i] = momentum * buf[i] + keep * (grad[i] + weightDecay * values[i]) }
+                    }
+                    if nesterov {
+                        for i in 0..<n { values[i] -= learningRate * (grad[i] + weightDecay * values[i] + momentum * buf[i]) }
+                    } else {
+                        for i in 0..<n { values[i] -= learningRate * buf[i] }
                     }
                 }
             }
