@@ -24,7 +24,7 @@ let package = Package(
 
         .target(name: "MHLR"),
         .target(name: "Plots"),
-        .target(name: "Engine", dependencies: ["CDNNL"]),
+        .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
         .target(name: "NN", dependencies: ["Engine"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
 
@@ -38,7 +38,7 @@ let package = Package(
             ]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface"]),

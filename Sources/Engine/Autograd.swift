@@ -128,14 +128,28 @@ extension Tensor {
     }
 
     /// Adds `gradient` into this leaf's `grad`, kept in this tensor's layout.
+    /// The first gradient is kept as it comes (no copy); it may be shared (an add passes one gradient to
+    /// both operands), so it is copied before anything writes into it (`ownedGrad()`).
     func accumulateGrad(_ gradient: Tensor) throws {
         let incoming = try gradient.reordered(to: desc)
-        if let grad {
+        if let grad, gradIsOwned, dtype == .float32 {
             try addInPlace(grad, incoming)
+        } else if let grad {
+            self.grad = try addGradients(grad, incoming)   // a new buffer
+            gradIsOwned = true
         } else {
-            // Own the buffer: later accumulations write into it.
-            grad = incoming === gradient ? try copy(incoming) : incoming
+            grad = incoming
+            gradIsOwned = false
         }
+    }
+
+    /// The gradient, copied first if it may share its buffer with another tensor.
+    func ownedGrad() throws -> Tensor? {
+        if let grad, !gradIsOwned {
+            self.grad = try copy(grad)
+            gradIsOwned = true
+        }
+        return grad
     }
 
     /// Forgets the accumulated gradient.
@@ -149,7 +163,7 @@ func addGradients(_ a: Tensor, _ b: Tensor) throws -> Tensor {
 
 /// A fresh copy of `tensor`'s data in the same layout.
 func copy(_ tensor: Tensor) throws -> Tensor {
-    let result = Tensor(desc: tensor.desc, dtype: tensor.dtype)
+    let result = Tensor(desc: tensor.desc)
     result.storage.pointer.copyMemory(from: tensor.storage.pointer, byteCount: tensor.desc.byteCount)
     return result
 }

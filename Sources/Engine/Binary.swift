@@ -93,13 +93,10 @@ extension Tensor {
     /// The sum of all elements, shape [1] (torch.sum(x).reshape(1)).
     public func sum() throws -> Tensor {
         let output = try sumToShape(self, Array(repeating: 1, count: shape.count)).reshapedRaw([1])
-        let desc = self.desc
+        let fullShape = shape
         return Tensor.record(output, "sum", [self]) { gradient in
-            // d sum / dx = 1 everywhere: broadcast the scalar gradient.
-            let g = try gradient.values()[0]
-            let result = Tensor(desc: desc)
-            result.storage.floats(desc.byteCount / 4).initialize(repeating: g)
-            return [desc.hasPadding ? try result.plainRaw().reordered(to: desc) : result]
+            // d sum / dx = 1 everywhere: the scalar gradient broadcast (plain float32, whatever x's type).
+            [Tensor(shape: fullShape, repeating: try gradient.values()[0])]
         }
     }
 }

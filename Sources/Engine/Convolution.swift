@@ -11,8 +11,11 @@ private struct ConvGeometry: CustomStringConvertible {
     let weightDims: [Int]     // oneDNN: [O, C, kH, kW] or [g, O/g, C/g, kH, kW]
     let hasBias: Bool
     let stride: Int, padding: Int, groups: Int
+    /// Element type of the activations and of the weights inside the primitive; weight and bias
+    /// tensors (and their gradients) stay float32.
+    let dataType: DType
 
-    init(input: [Int], weight: [Int], hasBias: Bool, stride: Int, padding: Int, groups: Int) throws {
+    init(input: [Int], weight: [Int], hasBias: Bool, stride: Int, padding: Int, groups: Int, dataType: DType) throws {
         guard input.count == 4, weight.count == 4, groups >= 1, stride >= 1, padding >= 0,
               input[1] == weight[1] * groups, weight[0] % groups == 0 else {
             throw EngineError.invalidArgument(
@@ -32,10 +35,11 @@ private struct ConvGeometry: CustomStringConvertible {
         self.stride = stride
         self.padding = padding
         self.groups = groups
+        self.dataType = dataType
     }
 
     var description: String {
-        "input \(input) weight \(weight) stride \(stride) padding \(padding) groups \(groups)\(hasBias ? " bias" : "")"
+        "input \(input) weight \(weight) stride \(stride) padding \(padding) groups \(groups)\(hasBias ? " bias" : "") \(dataType)"
     }
 
     var strides: [Int64] { [Int64(stride), Int64(stride)] }
@@ -56,9 +60,9 @@ private struct ConvGeometry: CustomStringConvertible {
     func activation(_ dims: [Int], _ layout: Layout, forward: MemoryDesc?) throws -> MemoryDesc {
         switch layout {
         case .forward: return forward!
-        case .blocked: return dims[1] % 16 == 0 ? try MemoryDesc(dims, dnnl_f32, dnnl_aBcd16b) : try .any(dims)
-        case .channelsLast: return try MemoryDesc(dims, dnnl_f32, dnnl_acdb)
-        case .any: return try .any(dims)
+        case .blocked: return dims[1] % 16 == 0 ? try MemoryDesc(dims, dataType.dnnl, dnnl_aBcd16b) : try .any(dims, dataType.dnnl)
+        case .channelsLast: return try MemoryDesc(dims, dataType.dnnl, dnnl_acdb)
+        case .any: return try .any(dims, dataType.dnnl)
         }
     }
 
@@ -86,9 +90,12 @@ private struct ConvGeometry: CustomStringConvertible {
     func forward(training: Bool) throws -> Primitive {
         let propKind = training ? dnnl_forward_training : dnnl_forward_inference
         return try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
-            let pd = try ConvGeometry.choose([.blocked, .channelsLast, .any]) { layout in
+            // bfloat16 convolutions run on AMX/AVX512-BF16 brgemm kernels in nhwc; nChw16c only has
+            // slower ones for bfloat16.
+            let layouts: [Layout] = dataType == .float32 ? [.blocked, .channelsLast, .any] : [.channelsLast, .any, .blocked]
+            let pd = try ConvGeometry.choose(layouts) { layout in
                 var src = try activation(input, layout, forward: nil).raw
-                var weights = try MemoryDesc.any(weightDims).raw
+                var weights = try MemoryDesc.any(weightDims, dataType.dnnl).raw
                 var bias = try biasDesc.raw, dst = try activation(output, layout, forward: nil).raw
                 var desc = dnnl_convolution_desc_t()
                 try check(dnnl_convolution_forward_desc_init(
@@ -104,7 +111,7 @@ private struct ConvGeometry: CustomStringConvertible {
         try PrimitiveCache.shared.primitive("conv.bwd_data|\(self)") {
             let pd = try ConvGeometry.choose([.forward, .channelsLast, .any]) { layout in
                 var diffSrc = try activation(input, layout, forward: hint.md(dnnl_query_src_md)).raw
-                var weights = try MemoryDesc.any(weightDims).raw
+                var weights = try MemoryDesc.any(weightDims, dataType.dnnl).raw
                 var diffDst = try activation(output, layout, forward: hint.md(dnnl_query_dst_md)).raw
                 var desc = dnnl_convolution_desc_t()
                 try check(dnnl_convolution_backward_data_desc_init(
@@ -142,7 +149,7 @@ private struct ConvGeometry: CustomStringConvertible {
 public func conv2d(_ input: Tensor, weight: Tensor, bias: Tensor? = nil,
                    stride: Int = 1, padding: Int = 0, groups: Int = 1) throws -> Tensor {
     let geometry = try ConvGeometry(input: input.shape, weight: weight.shape, hasBias: bias != nil,
-                                    stride: stride, padding: padding, groups: groups)
+                                    stride: stride, padding: padding, groups: groups, dataType: input.dtype)
     let training = input.requiresGrad || weight.requiresGrad || (bias?.requiresGrad ?? false)
     let forward = try geometry.forward(training: training)
     let pd = forward.desc

@@ -9,6 +9,10 @@ public func dropout<G: RandomNumberGenerator>(_ input: Tensor, probability: Floa
         throw EngineError.invalidArgument(operation: "dropout", detail: "probability must be in [0, 1), got \(probability)")
     }
     if !training || probability == 0 { return input }
+    if input.dtype != .float32 {   // the mask loop below works on float32 buffers
+        return try dropout(input.converted(to: .float32), probability: probability, training: training,
+                           generator: &generator)
+    }
     // The mask covers the whole physical buffer, so blocked padding stays zero (0 * scale).
     let elements = input.desc.byteCount / 4
     let mask = Tensor(desc: input.desc)

@@ -16,8 +16,9 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
 extension Tensor {
     var floatPointer: UnsafeMutablePointer<Float> { storage.pointer.assumingMemoryBound(to: Float.self) }
 
-    /// A plain version of this tensor's data (self when already plain); not recorded.
-    func plainRaw() throws -> Tensor { try reordered(to: .plain(shape, dtype.dnnl)) }
+    /// A plain float32 version of this tensor's data (self when already so); not recorded. The ops that
+    /// run on plain data (linear, matmul, the head and loss ops) compute in float32 whatever their input.
+    func plainRaw() throws -> Tensor { try reordered(to: .plain(shape)) }
 }
 
 /// Matrix product of [M, K] and [K, N] (or [N, K] with transposeB: a * b^T) into [M, N], as torch.matmul.
@@ -104,6 +105,6 @@ extension Tensor {
     /// A plain view under another shape; not recorded.
     func reshapedRaw(_ newShape: [Int]) throws -> Tensor {
         precondition(newShape.reduce(1, *) == count)
-        return try Tensor(desc: .plain(newShape, dtype.dnnl), storage: contiguousStorage(), dtype: dtype)
+        return try Tensor(desc: .plain(newShape, dtype.dnnl), storage: contiguousStorage())
     }
 }

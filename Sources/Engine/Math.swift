@@ -193,6 +193,38 @@ extension Tensor {
         }
     }
 
+    /// A copy of [N, D] with rows `indices` replaced by the rows of `rows` [K, D] (torch:
+    /// y = x.clone(); y[indices] = rows; indices distinct). Gradients: x gets the upstream gradient with
+    /// those rows zeroed, `rows` gets the upstream gradient's rows `indices`.
+    public func scatterRows(_ indices: [Int], _ rows: Tensor) throws -> Tensor {
+        guard shape.count == 2, rows.shape == [indices.count, shape[1]],
+              indices.allSatisfy({ $0 >= 0 && $0 < shape[0] }), Set(indices).count == indices.count else {
+            throw EngineError.invalidArgument(
+                operation: "scatterRows",
+                detail: "needs [N, D], distinct indices in 0..<N and rows [K, D]; shape \(shape), \(indices.count) indices, rows \(rows.shape)")
+        }
+        let width = shape[1]
+        let output = try copy(plainRaw())
+        try withFloats([rows.plainRaw(), output]) { b in
+            for (k, row) in indices.enumerated() {
+                for c in 0..<width { b[1][row * width + c] = b[0][k * width + c] }
+            }
+        }
+        return Tensor.record(output, "scatterRows", [self, rows]) { gradient in
+            let dx = try copy(gradient.plainRaw())
+            let drows = try Tensor(desc: .plain([indices.count, width]))
+            withFloats([dx, drows]) { b in
+                for (k, row) in indices.enumerated() {
+                    for c in 0..<width {
+                        b[1][k * width + c] = b[0][row * width + c]
+                        b[0][row * width + c] = 0
+                    }
+                }
+            }
+            return [dx, drows]
+        }
+    }
+
     /// The mean of all elements, shape [1].
     public func mean() throws -> Tensor { try sum().scaled(by: 1 / Float(count)) }
 

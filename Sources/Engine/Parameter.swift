@@ -46,7 +46,8 @@ public final class Parameter {
 
     /// Writes into the accumulated gradient in place (gradient clipping); nil when there is none.
     public func withUnsafeMutableGrad<R>(_ body: (UnsafeMutableBufferPointer<Float>) throws -> R) rethrows -> R? {
-        guard let grad = tensor.grad else { return nil }
+        // A gradient may share its buffer with another leaf's (y = a + b): copy before writing.
+        guard let grad = try? tensor.ownedGrad() else { return nil }
         return try grad.withUnsafeMutableValues(body)
     }
 }

@@ -27,13 +27,15 @@ public enum DType: Sendable, Equatable {
 public final class Tensor {
     /// Dimensions in PyTorch order.
     public let shape: [Int]
-    /// Element type.
-    public let dtype: DType
+    /// Element type (from the layout: bfloat16 activations come from `converted(to: .bfloat16)`).
+    public var dtype: DType { desc.raw.data_type == dnnl_bf16 ? .bfloat16 : .float32 }
     /// Whether gradients flow to this tensor: true for trainable leaves and for results of ops on them.
     public internal(set) var requiresGrad: Bool
     /// The accumulated gradient of a leaf that requires grad (a `Parameter`'s tensor or an input the
     /// caller marked), in this tensor's layout; nil until a backward pass reaches it.
     public internal(set) var grad: Tensor?
+    /// Whether `grad`'s buffer belongs to this tensor alone (see `accumulateGrad`).
+    var gradIsOwned = false
 
     let desc: MemoryDesc
     let storage: Storage
@@ -41,10 +43,9 @@ public final class Tensor {
     var node: Node?
     private var cachedMemory: Memory?
 
-    init(desc: MemoryDesc, storage: Storage? = nil, dtype: DType = .float32, requiresGrad: Bool = false) {
+    init(desc: MemoryDesc, storage: Storage? = nil, requiresGrad: Bool = false) {
         self.desc = desc
         self.shape = desc.dims
-        self.dtype = dtype
         self.storage = storage ?? Storage(byteCount: desc.byteCount, zeroed: desc.hasPadding)
         self.requiresGrad = requiresGrad
     }
@@ -90,8 +91,7 @@ public final class Tensor {
 
     /// The elements in PyTorch's contiguous order (reorders blocked layouts; the tensor is unchanged).
     public func values() throws -> [Float] {
-        precondition(dtype == .float32, "values() reads float32 tensors")
-        let plain = try contiguousStorage()
+        let plain = try reordered(to: .plain(shape)).storage   // float32, PyTorch order
         return withExtendedLifetime(plain) { Array(UnsafeBufferPointer(plain.floats(count))) }
     }
 
@@ -104,7 +104,7 @@ public final class Tensor {
     /// The same data (and layout) without history: a leaf, requiring grad only if asked
     /// (torch: x.detach().requires_grad_(requiresGrad)).
     public func detached(requiresGrad: Bool = false) -> Tensor {
-        Tensor(desc: desc, storage: storage, dtype: dtype, requiresGrad: requiresGrad)
+        Tensor(desc: desc, storage: storage, requiresGrad: requiresGrad)
     }
 
     /// Reads the elements of a plain tensor in place (no copy). Precondition: `isPlain`.
@@ -137,7 +137,7 @@ public final class Tensor {
     /// This tensor's data in layout `target` (self when already so); not recorded by autograd.
     func reordered(to target: MemoryDesc) throws -> Tensor {
         if desc == target { return self }
-        let result = Tensor(desc: target, dtype: dtype)
+        let result = Tensor(desc: target)
         let source = desc
         let primitive = try PrimitiveCache.shared.primitive("reorder|\(source)|\(target)") {
             var pd: dnnl_primitive_desc_t?

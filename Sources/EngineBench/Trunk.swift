@@ -58,7 +58,7 @@ private final class Block {
     }
 }
 
-func runTrunk(batch: Int, size: Int, steps: Int) throws {
+func runTrunk(batch: Int, size: Int, steps: Int, dtype: DType) throws {
     let stem = convWeight("conv1.weight", 64, 3, 3), stemBN = BN("bn1", 64)
     let stemPReLU = Parameter(name: "prelu.weight", shape: [64], values: Array(repeating: 0.25, count: 64))
     var blocks: [Block] = []
@@ -85,8 +85,9 @@ func runTrunk(batch: Int, size: Int, steps: Int) throws {
     let labels = (0..<batch).map { $0 % classes }
     var times: [Double] = []
     for step in 0..<steps {
-        let start = DispatchTime.now().uptimeNanoseconds
-        var x = try prelu(stemBN(conv2d(images, weight: stem.tensor, padding: 1)), weight: stemPReLU.tensor)
+        let start = clockSeconds()
+        var x = try prelu(stemBN(conv2d(images.converted(to: dtype), weight: stem.tensor, padding: 1)),
+                          weight: stemPReLU.tensor)
         for block in blocks { x = try block(x) }
         x = try bn2(x).flattened()
         let embedding = try features(linear(x, weight: fc.tensor, bias: fcBias.tensor))
@@ -94,12 +95,12 @@ func runTrunk(batch: Int, size: Int, steps: Int) throws {
         let loss = try crossEntropy(logits.scaled(by: 64), labels: labels)
         try loss.backward()
         for parameter in parameters { parameter.zeroGrad() }
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let seconds = clockSeconds() - start
         times.append(seconds)
         print(String(format: "step %d: loss %.4f, %.3f s, %.2f images/s", step, try loss.item(), seconds,
                      Double(batch) / seconds))
     }
     let median = times.dropFirst().sorted()[(times.count - 1) / 2]
-    print(String(format: "median after warm-up: %.3f s/step, %.2f images/s (IResNet-18 at %d, batch %d)",
-                 median, Double(batch) / median, size, batch))
+    print(String(format: "median after warm-up: %.3f s/step, %.2f images/s (IResNet-18 at %d, batch %d, %@)",
+                 median, Double(batch) / median, size, batch, "\(dtype)"))
 }

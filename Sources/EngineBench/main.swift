@@ -1,14 +1,15 @@
 // Micro-benchmark of the Engine's kernels on IResNet shapes (not a test): one 3x3 convolution's forward,
 // backward-data and backward-weights in GFLOP/s, and one IBasicBlock's training step (forward + backward).
-// Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats]
-//        swift run -c release engine-bench trunk [batch] [size] [steps]   (an IResNet-18 training step)
+// Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats] [bf16]
+//        swift run -c release engine-bench trunk [batch] [size] [steps] [bf16]   (an IResNet-18 training step)
 import Engine
 import Foundation
 
 if CommandLine.arguments.dropFirst().first == "trunk" {
     let numbers = CommandLine.arguments.dropFirst(2).compactMap { Int($0) }
     try runTrunk(batch: numbers.count > 0 ? numbers[0] : 8, size: numbers.count > 1 ? numbers[1] : 112,
-                 steps: numbers.count > 2 ? numbers[2] : 3)
+                 steps: numbers.count > 2 ? numbers[2] : 3,
+                 dtype: CommandLine.arguments.contains("bf16") ? .bfloat16 : .float32)
     exit(0)
 }
 
@@ -43,10 +44,20 @@ let channels = arguments.count > 1 ? arguments[1] : 64
 let size = arguments.count > 2 ? arguments[2] : 56
 let repeats = arguments.count > 3 ? arguments[3] : 5
 
+/// Wall seconds, or with ENGINE_BENCH_CPU_TIME=1 the process's CPU seconds: on a machine shared with
+/// other jobs, the CPU time of a single-threaded run (OMP_NUM_THREADS=1) approximates its uncontended
+/// time, where wall time measures the machine's load.
+let useCPUTime = ProcessInfo.processInfo.environment["ENGINE_BENCH_CPU_TIME"] != nil
+func clockSeconds() -> Double {
+    var time = timespec()
+    clock_gettime(useCPUTime ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &time)
+    return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+}
+
 func seconds(_ body: () throws -> Void) rethrows -> Double {
-    let start = DispatchTime.now().uptimeNanoseconds
+    let start = clockSeconds()
     try body()
-    return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    return clockSeconds() - start
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -61,7 +72,8 @@ let input = Tensor(shape: inputShape, values: randomValues(inputShape.reduce(1, 
 // Bring the input into the blocked layout the trunk uses (a 1x1 conv), as a real activation would be.
 let toBlocked = Tensor(shape: [channels, channels, 1, 1],
                        values: (0..<(channels * channels)).map { $0 % (channels + 1) == 0 ? 1 : 0 })
-let x = try conv2d(input, weight: toBlocked)
+let benchDType: DType = CommandLine.arguments.contains("bf16") ? .bfloat16 : .float32
+let x = try conv2d(input.converted(to: benchDType), weight: toBlocked)
 let conv1 = Parameter(name: "conv1.weight", shape: [channels, channels, 3, 3],
                       values: randomValues(channels * channels * 9, scale: 0.05))
 let flops = 2.0 * Double(batch * channels * channels * 9 * size * size)
@@ -78,7 +90,7 @@ for _ in 0..<(repeats + 1) {
 }
 forwardTimes.removeFirst(); trainTimes.removeFirst()
 let forward = median(forwardTimes), train = median(trainTimes)
-print(String(format: "conv3x3 N%d %d->%d @%d: forward %.1f ms (%.0f GFLOP/s); fwd+bwd-data+bwd-weights %.1f ms (%.0f GFLOP/s)",
+print("\(benchDType):", String(format: "conv3x3 N%d %d->%d @%d: forward %.1f ms (%.0f GFLOP/s); fwd+bwd-data+bwd-weights %.1f ms (%.0f GFLOP/s)",
              batch, channels, channels, size, forward * 1e3, flops / forward / 1e9, train * 1e3, 3 * flops / train / 1e9))
 
 // One IBasicBlock (stride 1, identity shortcut) forward + backward in training mode.

@@ -108,3 +108,18 @@ final class DropoutTests: XCTestCase {
         XCTAssertThrowsError(try dropout(x, probability: 1, training: true, generator: &generator))
     }
 }
+
+final class SharedGradientTests: XCTestCase {
+    /// y = a + b hands one gradient tensor to both leaves; writing into one parameter's gradient (gradient
+    /// clipping) must not change the other's, and a second backward must not add into a shared buffer twice.
+    func testSharedGradientIsCopiedBeforeWriting() throws {
+        let a = Parameter(name: "a", shape: [2], values: [1, 2]), b = Parameter(name: "b", shape: [2], values: [3, 4])
+        try (a.tensor + b.tensor).backward(gradient: Tensor(shape: [2], values: [1, 1]))
+        a.withUnsafeMutableGrad { grad in for i in 0..<grad.count { grad[i] *= 0.5 } }
+        XCTAssertEqual(try a.grad!.values(), [0.5, 0.5])
+        XCTAssertEqual(try b.grad!.values(), [1, 1])
+        try (a.tensor + b.tensor).backward(gradient: Tensor(shape: [2], values: [1, 1]))
+        XCTAssertEqual(try a.grad!.values(), [1.5, 1.5])
+        XCTAssertEqual(try b.grad!.values(), [2, 2])
+    }
+}

@@ -60,6 +60,11 @@ func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float, atol: Floa
             worstExcess = excess.isNaN ? .infinity : excess
         }
     }
+    if ProcessInfo.processInfo.environment["ENGINE_PRINT_ERRORS"] != nil {
+        let maxError = zip(actual, expected).map { abs($0 - $1) }.max() ?? 0
+        let maxMagnitude = expected.map { abs($0) }.max() ?? 0
+        print("\(what): max |error| \(maxError), max |expected| \(maxMagnitude)")
+    }
     if worstExcess > 0 {
         XCTFail("\(what): element \(worst) is \(actual[worst]), expected \(expected[worst]) (rtol \(rtol), atol \(atol))",
                 file: file, line: line)

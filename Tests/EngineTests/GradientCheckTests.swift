@@ -138,6 +138,7 @@ final class GradientCheckTests: XCTestCase {
         try check("gather", [[3, 4]]) { try $0[0].gather(columns: [1, -1, 3]) }
         try check("scatter", [[3, 4], [3]]) { try $0[0].scatter(columns: [0, 2, -1], values: $0[1]) }
         try check("gatherRows", [[4, 3]]) { try $0[0].gatherRows([3, 0, 3]) }
+        try check("scatterRows", [[4, 3], [2, 3]]) { try $0[0].scatterRows([2, 0], $0[1]) }
         try check("crossEntropy", [[3, 5]]) { try crossEntropy($0[0], labels: [4, 0, 2]) }
     }
 }

@@ -145,11 +145,12 @@ final class LayerTests: XCTestCase {
         XCTAssertFalse(y.isPlain, "activations stay in oneDNN's blocked layout: \(y.layoutDescription)")
         assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "block output")
         try backward(y, f)
-        // Gradients through six stacked layers: BN backward divides by the batch std, so allow 1e-3.
-        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: 1e-3, atol: 1e-3, "block grad input")
+        // Through six stacked layers the observed errors stay below 1e-5 (magnitudes up to 42): the
+        // per-layer tolerances hold for the chain too.
+        assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "block grad input")
         for name in names {
             assertClose(try p[name]!.grad!.values(), f.values("grad_" + name.replacingOccurrences(of: ".", with: "_")),
-                        rtol: 1e-3, atol: 1e-3, "block grad \(name)")
+                        rtol: rtol, atol: atol, "block grad \(name)")
         }
     }
 }

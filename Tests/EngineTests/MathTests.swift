@@ -77,6 +77,19 @@ final class MathTests: XCTestCase {
         XCTAssertEqual(try x.grad!.values(), [0, 0, 1, 0, 0, 0])
     }
 
+    /// Analytic: y = x with rows 2 and 0 replaced; d sum(y * w) / dx is w with those rows zeroed and
+    /// d/drows is w's rows 2 and 0.
+    func testScatterRows() throws {
+        let x = Tensor(shape: [3, 2], values: [1, 2, 3, 4, 5, 6], requiresGrad: true)
+        let rows = Tensor(shape: [2, 2], values: [10, 20, 30, 40], requiresGrad: true)
+        let y = try x.scatterRows([2, 0], rows)
+        XCTAssertEqual(try y.values(), [30, 40, 3, 4, 10, 20])
+        try y.backward(gradient: Tensor(shape: [3, 2], values: [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]))
+        XCTAssertEqual(try x.grad!.values(), [0, 0, 0.3, 0.4, 0, 0])
+        XCTAssertEqual(try rows.grad!.values(), [0.5, 0.6, 0.1, 0.2])
+        XCTAssertThrowsError(try x.scatterRows([1, 1], rows), "repeated rows are ambiguous")
+    }
+
     func testBadLabelsAreRejected() {
         let x = Tensor.zeros([2, 3])
         XCTAssertThrowsError(try crossEntropy(x, labels: [0, 3]))
