@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "MHLR"),
         .target(name: "Plots"),
         .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"]),
-        .target(name: "NN", dependencies: ["Engine"]),
+        .target(name: "NN", dependencies: ["Engine"], exclude: ["README.md"]),
         .target(name: "FaceData", dependencies: ["CTurboJPEG"]),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
@@ -39,7 +39,7 @@ let package = Package(
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine"], exclude: ["Fixtures"]),
-        .testTarget(name: "NNTests", dependencies: ["NN"]),
+        .testTarget(name: "NNTests", dependencies: ["NN"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface"]),
     ],
