@@ -19,6 +19,14 @@ struct BenchCommand: ParsableCommand {
         subcommands: [BenchTrain.self, BenchEmbed.self])
 }
 
+/// Element type of the convolutional trunk's activations.
+enum BenchPrecision: String, ExpressibleByArgument, CaseIterable {
+    case fp32
+    /// Images converted to bfloat16: the trunk computes in bf16 (weights, statistics, head in float32),
+    /// as PyTorch's bf16 autocast.
+    case bf16
+}
+
 /// The backbones the benchmarks build.
 enum BenchModel: String, ExpressibleByArgument, CaseIterable {
     case r18, r34, r50, r100, r200, mbf
@@ -47,6 +55,14 @@ struct BenchOptions: ParsableArguments {
 
     @Option(help: "Untimed steps first.")
     var warmup: Int = 2
+
+    @Option(help: "Trunk precision: fp32, or bf16 (mixed precision: bfloat16 activations, float32 weights).")
+    var precision: BenchPrecision = .fp32
+
+    /// The batch as the model takes it in the chosen precision.
+    func input(_ images: Tensor) throws -> Tensor {
+        precision == .bf16 ? try images.converted(to: .bfloat16) : images
+    }
 
     func validate() throws {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
@@ -92,6 +108,7 @@ struct BenchOptions: ParsableArguments {
             ?? ProcessInfo.processInfo.activeProcessorCount
         let report: [String: Any] = [
             "engine": "haarface \(HaarFaceVersion.current)", "mode": mode, "model": model.rawValue,
+            "precision": precision.rawValue,
             "batch_size": batchSize, "image_size": imageSize, "threads": threads,
             "images_per_second": imagesPerSecond, "gflop_per_image": flop / 1e9,
             "gflops_per_second": imagesPerSecond * flop / 1e9, "step_seconds": seconds,
@@ -161,7 +178,7 @@ struct BenchTrain: ParsableCommand {
         model.train()
         try options.measure(mode: "train", flopPerImage: { 3 * 2 * Double(model.multiplyAddsPerImage) }) { phases in
             sgd.zeroGrad()
-            let loss = try phases.time("forward") { try head.loss(model(images), labels: labels, scale: 64) }
+            let loss = try phases.time("forward") { try head.loss(model(options.input(images)), labels: labels, scale: 64) }
             try phases.time("backward") { try loss.backward() }
             phases.time("optimizer") { sgd.step() }
             return try loss.item()
@@ -183,7 +200,7 @@ struct BenchEmbed: ParsableCommand {
         model.eval()
         model.requireGradients(false)
         try options.measure(mode: "embed", flopPerImage: { 2 * Double(model.multiplyAddsPerImage) }) { _ in
-            let embeddings = try model(images)
+            let embeddings = try model(options.input(images))
             return try embeddings.values()[0]
         }
     }
