@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Randomness"),
         .target(name: "Plots"),
         .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"], swiftSettings: optimisedAlways),
-        .target(name: "NN", dependencies: ["Engine", "Randomness"], swiftSettings: optimisedAlways),
+        .target(name: "NN", dependencies: ["Engine", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
         .target(name: "Training", dependencies: [

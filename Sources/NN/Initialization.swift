@@ -1,20 +1,10 @@
 // Weight initialisation with a seeded generator, so a model built twice with the same seed is identical.
 import Foundation
+import Randomness
 
-/// A fast seeded generator (SplitMix64); the same seed gives the same parameters on every machine.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// The generator that initialises weights: the project's SplitMix64, so the same seed gives the same
+/// parameters on every machine.
+public typealias SeededGenerator = SplitMix64
 
 /// How a model's parameters start.
 public enum Initialization {

@@ -76,16 +76,61 @@ public final class SGD {
                     return
                 }
                 buffer!.withUnsafeMutableBufferPointer { buf in
-                    for i in 0..<values.count {
-                        let d = grad[i] + weightDecay * values[i]
-                        buf[i] = isFirst ? d : momentum * buf[i] + (1 - dampening) * d
-                        values[i] -= learningRate * (nesterov ? d + momentum * buf[i] : buf[i])
+                    // Branches hoisted out of the loops so each loop vectorises.
+                    let n = values.count
+                    if isFirst {
+                        for i in 0..<n { buf[i] = grad[i] + weightDecay * values[i] }
+                    } else {
+                        let keep = 1 - dampening
+                        for i in 0..<n { buf[i] = momentum * buf[i] + keep * (grad[i] + weightDecay * values[i]) }
+                    }
+                    if nesterov {
+                        for i in 0..<n { values[i] -= learningRate * (grad[i] + weightDecay * values[i] + momentum * buf[i]) }
+                    } else {
+                        for i in 0..<n { values[i] -= learningRate * buf[i] }
                     }
                 }
             }
         }
         // A parameter without a gradient keeps its old buffer untouched (or none, if it never had one).
         if momentum != 0, updated != nil || !isFirst { momentumBuffers[parameter.name] = buffer }
+    }
+
+    /// The momentum buffers as F32 tensors named "<prefix><parameter name>", shaped like their parameters
+    /// (for a resumable checkpoint).
+    public func momentumTensors(prefix: String = "momentum.") -> SafeTensors {
+        var file = SafeTensors()
+        for group in groups {
+            for parameter in group.parameters {
+                if let buffer = momentumBuffers[parameter.name] {
+                    file[prefix + parameter.name] = SafeTensor(float32: buffer, shape: parameter.shape)
+                }
+            }
+        }
+        return file
+    }
+
+    /// Restores the momentum buffers written by `momentumTensors(prefix:)`: every tensor under `prefix` must
+    /// name a parameter of this optimiser with its shape (F32 or BF16); parameters without a tensor start
+    /// afresh. Nothing changes when anything is wrong; `source` names the file in errors.
+    public func loadMomentum(from file: SafeTensors, prefix: String = "momentum.", source: String = "<memory>") throws {
+        var shapes: [String: [Int]] = [:]
+        for group in groups { for parameter in group.parameters { shapes[parameter.name] = parameter.shape } }
+        var restored: [String: [Float]] = [:]
+        for (key, tensor) in file.tensors where key.hasPrefix(prefix) {
+            let name = String(key.dropFirst(prefix.count))
+            guard let shape = shapes[name] else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "is a momentum buffer for \(name), which this optimiser does not update")
+            }
+            guard tensor.shape == shape else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "has shape \(tensor.shape), the parameter has \(shape)")
+            }
+            guard tensor.dtype != .int64 else {
+                throw SafeTensorsError(file: source, tensor: key, problem: "has dtype I64, expected F32 or BF16")
+            }
+            restored[name] = tensor.floats()
+        }
+        momentumBuffers = restored
     }
 
     /// Clears every parameter's gradient in every group.

@@ -19,6 +19,14 @@ struct BenchCommand: ParsableCommand {
         subcommands: [BenchTrain.self, BenchEmbed.self])
 }
 
+/// Element type of the convolutional trunk's activations.
+enum BenchPrecision: String, ExpressibleByArgument, CaseIterable {
+    case fp32
+    /// Images converted to bfloat16: the trunk computes in bf16 (weights, statistics, head in float32),
+    /// as PyTorch's bf16 autocast.
+    case bf16
+}
+
 /// The backbones the benchmarks build.
 enum BenchModel: String, ExpressibleByArgument, CaseIterable {
     case r18, r34, r50, r100, r200, mbf
@@ -48,6 +56,14 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Untimed steps first.")
     var warmup: Int = 2
 
+    @Option(help: "Trunk precision: fp32, or bf16 (mixed precision: bfloat16 activations, float32 weights).")
+    var precision: BenchPrecision = .fp32
+
+    /// The batch as the model takes it in the chosen precision.
+    func input(_ images: Tensor) throws -> Tensor {
+        precision == .bf16 ? try images.converted(to: .bfloat16) : images
+    }
+
     func validate() throws {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2, got \(batchSize)") }
         guard imageSize > 0, imageSize % 16 == 0 else {
@@ -68,35 +84,57 @@ struct BenchOptions: ParsableArguments {
     }
 
     /// Runs `step` warm-up + timed times (each returning a value that must be finite) and prints the JSON.
-    func measure(mode: String, flopPerImage: () -> Double, _ step: () throws -> Float) throws {
+    /// `step` may time its phases with `phases.time(_:_:)`; their medians are reported too.
+    func measure(mode: String, flopPerImage: () -> Double, _ step: (PhaseTimer) throws -> Float) throws {
         var seconds: [Double] = []
         var checks: [Float] = []
+        var phaseSeconds: [String: [Double]] = [:]
         for index in 0..<(warmup + steps) {
+            let phases = PhaseTimer()
             let start = DispatchTime.now().uptimeNanoseconds
-            let check = try step()
+            let check = try step(phases)
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if index >= warmup { for (name, value) in phases.seconds { phaseSeconds[name, default: []].append(value) } }
             guard check.isFinite else {
                 throw ValidationError("step \(index + 1) produced a non-finite value (\(check)): the benchmark is not valid")
             }
             checks.append(check)
             if index >= warmup { seconds.append(elapsed) }
         }
-        let sorted = seconds.sorted()
-        let median = sorted.count % 2 == 1 ? sorted[sorted.count / 2]
-                                           : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let median = Self.median(seconds)
         let imagesPerSecond = Double(batchSize) / median
         let flop = flopPerImage()
         let threads = ProcessInfo.processInfo.environment["OMP_NUM_THREADS"].flatMap(Int.init)
             ?? ProcessInfo.processInfo.activeProcessorCount
         let report: [String: Any] = [
             "engine": "haarface \(HaarFaceVersion.current)", "mode": mode, "model": model.rawValue,
+            "precision": precision.rawValue,
             "batch_size": batchSize, "image_size": imageSize, "threads": threads,
             "images_per_second": imagesPerSecond, "gflop_per_image": flop / 1e9,
             "gflops_per_second": imagesPerSecond * flop / 1e9, "step_seconds": seconds,
             "peak_rss_bytes": peakResidentBytes(), mode == "train" ? "losses" : "embedding_checks": checks.map(Double.init),
+            "phase_median_seconds": phaseSeconds.mapValues(Self.median),
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
         print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+extension BenchOptions {
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}
+
+/// Wall-clock seconds of the named phases of one step (forward, backward, optimiser).
+final class PhaseTimer {
+    private(set) var seconds: [String: Double] = [:]
+
+    func time<R>(_ name: String, _ body: () throws -> R) rethrows -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
+        defer { seconds[name, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
+        return try body()
     }
 }
 
@@ -138,11 +176,11 @@ struct BenchTrain: ParsableCommand {
         let images = options.images(&generator)
         let labels = (0..<options.batchSize).map { _ in Int.random(in: 0..<classes, using: &generator) }
         model.train()
-        try options.measure(mode: "train", flopPerImage: { 3 * 2 * Double(model.multiplyAddsPerImage) }) {
+        try options.measure(mode: "train", flopPerImage: { 3 * 2 * Double(model.multiplyAddsPerImage) }) { phases in
             sgd.zeroGrad()
-            let loss = try head.loss(model(images), labels: labels, scale: 64)
-            try loss.backward()
-            sgd.step()
+            let loss = try phases.time("forward") { try head.loss(model(options.input(images)), labels: labels, scale: 64) }
+            try phases.time("backward") { try loss.backward() }
+            phases.time("optimizer") { sgd.step() }
             return try loss.item()
         }
     }
@@ -161,8 +199,8 @@ struct BenchEmbed: ParsableCommand {
         let images = options.images(&generator)
         model.eval()
         model.requireGradients(false)
-        try options.measure(mode: "embed", flopPerImage: { 2 * Double(model.multiplyAddsPerImage) }) {
-            let embeddings = try model(images)
+        try options.measure(mode: "embed", flopPerImage: { 2 * Double(model.multiplyAddsPerImage) }) { _ in
+            let embeddings = try model(options.input(images))
             return try embeddings.values()[0]
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Engine
 @testable import NN
 
 /// Saving and loading a model's state with PyTorch's keys.
@@ -79,5 +80,60 @@ final class CheckpointTests: XCTestCase {
         let copy = try smallModel(seed: 2)
         try copy.loadState(from: file, prefix: "backbone.")
         XCTAssertEqual(copy.stateTensors(), model.stateTensors())
+    }
+
+    /// Our checkpoint loads into the PyTorch reference model with load_state_dict(strict=True) and gives the
+    /// same evaluation-mode embeddings; the state_dict PyTorch saves back loads here unchanged.
+    /// Runs scripts/reference/models.py roundtrip; needs /usr/bin/python3 with torch and numpy.
+    func testPyTorchLoadsOurCheckpointAndBack() throws {
+        let python = "/usr/bin/python3"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            throw XCTSkip("\(python) is missing: cannot check that PyTorch loads our checkpoints")
+        }
+        let probe = try run(python, ["-c", "import torch, numpy"])
+        guard probe.status == 0 else {
+            throw XCTSkip("\(python) lacks the torch or numpy module (apt-get install python3-torch): \(probe.output)")
+        }
+        let model = try smallModel(seed: 5)
+        // Non-trivial running statistics, so the evaluation forward depends on them.
+        for case .buffer(let buffer) in model.state {
+            buffer.values = buffer.values.enumerated().map { index, value in value + 0.05 * Float(index % 5) }
+        }
+        model.bn1.numBatchesTracked.value = 9
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("roundtrip-\(UUID())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let ours = directory.appendingPathComponent("haarface.safetensors")
+        let theirs = directory.appendingPathComponent("torch.safetensors")
+        try model.saveState(to: ours)
+
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("scripts/reference/models.py").path
+        let result = try run(python, [script, "roundtrip", ours.path, theirs.path, "18", "8,8,16,16", "32", "16"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], result.output)
+        let torchEmbedding = try XCTUnwrap(json["embedding"] as? [Double]).map { Float($0) }
+
+        model.eval()
+        let embedding = try model(Formula.images(batch: 2, size: 32)).values()
+        // One float32 forward pass each (torch and oneDNN summing in different orders) of O(1) values.
+        assertClose(embedding, torchEmbedding, rtol: 1e-4, atol: 1e-5, "evaluation embedding vs PyTorch")
+
+        let back = try smallModel(seed: 6)
+        try back.loadState(contentsOf: theirs)
+        XCTAssertEqual(back.stateTensors(), model.stateTensors())
+    }
+
+    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

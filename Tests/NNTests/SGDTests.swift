@@ -45,6 +45,22 @@ final class SGDTests: XCTestCase {
                         rtol: 1e-6, atol: 1e-7, "momentum buffer \(name)")
         }
         XCTAssertNil(sgd.momentumBuffers["d"], "no momentum, no buffer (as PyTorch)")
+
+        // Resuming: a fresh optimiser restores the saved buffers exactly (F32 round trip).
+        let saved = sgd.momentumTensors()
+        XCTAssertEqual(Set(saved.tensors.keys), ["momentum.a", "momentum.b", "momentum.c"])
+        let resumed = try SGD(groups: sgd.groups)
+        try resumed.loadMomentum(from: SafeTensors.decode(saved.encoded()))
+        XCTAssertEqual(resumed.momentumBuffers, sgd.momentumBuffers)
+        var wrong = saved
+        wrong["momentum.zzz"] = SafeTensor(float32: [1], shape: [1])
+        XCTAssertThrowsError(try resumed.loadMomentum(from: wrong, source: "opt.safetensors")) {
+            XCTAssertTrue("\($0)".contains("opt.safetensors: tensor 'momentum.zzz'"), "\($0)")
+        }
+        wrong = saved
+        wrong["momentum.a"] = SafeTensor(float32: [1], shape: [1])
+        XCTAssertThrowsError(try resumed.loadMomentum(from: wrong)) { XCTAssertTrue("\($0)".contains("shape [1]"), "\($0)") }
+        XCTAssertEqual(resumed.momentumBuffers, sgd.momentumBuffers, "a refused file changes nothing")
     }
 
     func testClipGradNormMatchesTorch() throws {

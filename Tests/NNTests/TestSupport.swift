@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Engine
 @testable import NN
 
 enum Fixtures {
@@ -35,5 +36,28 @@ func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float, atol: Floa
     if worst.index >= 0 {
         let i = worst.index
         XCTFail("\(name)[\(i)]: \(actual[i]) vs expected \(expected[i]) (rtol \(rtol), atol \(atol))", file: file, line: line)
+    }
+}
+
+/// The closed-form test data of scripts/reference/nn_fixtures.py (formula_uniform, formula_images).
+enum Formula {
+    /// nn_fixtures.py's formula_uniform: `count` values in [-1, 1) from an integer hash of (index, stream).
+    static func uniform(_ count: Int, stream: Int) -> [Double] {
+        let offset = UInt32(truncatingIfNeeded: UInt64(stream + 1) &* 2246822519)
+        return (0..<count).map { index in
+            var h = UInt32(truncatingIfNeeded: index) &* 2654435761 &+ offset
+            h ^= h >> 15
+            h = h &* 2246822519
+            h ^= h >> 13
+            h = h &* 3266489917
+            h ^= h >> 16
+            return Double(h) / 2147483648.0 - 1
+        }
+    }
+
+    /// nn_fixtures.py's formula_images: formulaUniform(count, 100000) as NCHW images.
+    static func images(batch: Int, size: Int) -> Tensor {
+        Tensor(shape: [batch, 3, size, size],
+               values: uniform(batch * 3 * size * size, stream: 100000).map { Float($0) })
     }
 }

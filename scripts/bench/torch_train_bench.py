@@ -60,8 +60,9 @@ def run_one(args, layout):
         for step in range(args.warmup + args.steps):
             start = time.perf_counter()
             optimizer.zero_grad(set_to_none=True)
-            embeddings = model(images)
-            logits = SCALE * F.normalize(embeddings, dim=1) @ F.normalize(head, dim=1).t()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                embeddings = model(images)
+            logits = SCALE * F.normalize(embeddings.float(), dim=1) @ F.normalize(head, dim=1).t()
             loss = F.cross_entropy(logits, labels)
             loss.backward()
             optimizer.step()
@@ -75,7 +76,8 @@ def run_one(args, layout):
         with torch.no_grad():
             for step in range(args.warmup + args.steps):
                 start = time.perf_counter()
-                embeddings = model(images)
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+                    embeddings = model(images)
                 float(embeddings[0, 0])
                 if step >= args.warmup:
                     times.append(time.perf_counter() - start)
@@ -85,7 +87,7 @@ def run_one(args, layout):
     return {
         "engine": f"torch {torch.__version__}", "mode": args.mode, "model": args.model,
         "batch_size": args.batch_size, "image_size": args.image_size, "threads": args.threads,
-        "layout": layout, "images_per_second": images_per_second,
+        "layout": layout, "precision": args.precision, "images_per_second": images_per_second,
         "gflop_per_image": flop_per_image / 1e9,
         "gflops_per_second": images_per_second * flop_per_image / 1e9,
         "step_seconds": times,
@@ -103,6 +105,8 @@ def main():
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--layout", choices=["nchw", "channels_last", "best"], default="best")
+    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                        help="bf16: torch.autocast('cpu', torch.bfloat16) around forward and loss")
     args = parser.parse_args()
     if args.layout != "best":
         print(json.dumps(run_one(args, args.layout)))

@@ -4,9 +4,14 @@ IResNet 18/34/50/100/200 and MobileFaceNet ("mbf"), with the same state_dict key
 parameter counts as InsightFace's arcface_torch models, so checkpoints move both ways.
 
 `iresnet(depth, widths=...)` also builds reduced-width variants for small test fixtures.
-Pinned to Debian's python3-torch 1.13 under /usr/bin/python3. Run directly, it prints the
+Pinned to Debian's python3-torch 1.13 under /usr/bin/python3. `models.py roundtrip ...` (see
+_roundtrip) serves NNTests' checkpoint interchange test. Run without arguments, it prints the
 parameter counts (insightface: r18 24.03M, r34 34.14M, r50 43.59M, r100 65.16M, r200 118.83M, mbf ~2.06M).
 """
+import json
+import os
+import sys
+
 import torch
 from torch import nn
 
@@ -203,9 +208,32 @@ def forward_macs(model, image_size):
 
 MODEL_NAMES = ["r18", "r34", "r50", "r100", "r200", "mbf"]
 
+def _roundtrip(argv):
+    """models.py roundtrip IN OUT DEPTH W1,W2,W3,W4 SIZE EMBEDDING: loads the safetensors state IN into
+    iresnet(DEPTH) with load_state_dict(strict=True), prints its evaluation-mode embedding of
+    nn_fixtures.formula_images(2, SIZE) as JSON, and saves the state_dict to OUT."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from safetensors_torch import load_file, save_file
+    from nn_fixtures import formula_images
+    source, target, depth, widths, size, embedding = argv
+    size = int(size)
+    model = iresnet(int(depth), widths=tuple(int(w) for w in widths.split(",")), image_size=(size, size),
+                    embedding_size=int(embedding))
+    tensors, _ = load_file(source)
+    model.load_state_dict(tensors, strict=True)
+    model.eval()
+    with torch.no_grad():
+        out = model(formula_images(2, size))
+    save_file(model.state_dict(), target, metadata={"producer": "models.py roundtrip"})
+    print(json.dumps({"embedding": out.reshape(-1).tolist(), "keys": len(tensors)}))
+
+
 if __name__ == "__main__":
-    print(f"torch {torch.__version__}")
-    for name in MODEL_NAMES:
-        model = build(name)
-        count = sum(p.numel() for p in model.parameters())
-        print(f"{name}: {count / 1e6:.2f}M parameters ({count}), {len(model.state_dict())} state_dict keys")
+    if len(sys.argv) > 1 and sys.argv[1] == "roundtrip":
+        _roundtrip(sys.argv[2:])
+    else:
+        print(f"torch {torch.__version__}")
+        for name in MODEL_NAMES:
+            model = build(name)
+            count = sum(p.numel() for p in model.parameters())
+            print(f"{name}: {count / 1e6:.2f}M parameters ({count}), {len(model.state_dict())} state_dict keys")

@@ -16,6 +16,11 @@
   The reference runs in float64 (stored as F32) so it is the exact answer to within float32
   rounding; the script also prints how far torch's own float32 run lands from it, which is the
   scale the Swift tolerances are set against.
+- Fixtures/mobilefacenet_formula.safetensors: full-size MobileFaceNet whose state is filled from a
+  closed formula (formula_state; Swift computes the same), four formula images, training-mode forward,
+  backward of sum(embedding * cos(0.5 j)): embedding.train, grad.<some params>, after.<some BN
+  buffers>, then embedding.eval (evaluation mode, updated running statistics); float64 reference
+  with f32error.<key> as above.
 - Fixtures/sgd_steps.safetensors: torch.optim.SGD on four one-parameter groups (momentum with weight
   decay; dampening; Nesterov; no momentum), three steps with given gradients, the second step without
   a gradient for group "b" (PyTorch skips it); and torch.nn.utils.clip_grad_norm_ on two tensors.
@@ -26,6 +31,7 @@ import json
 import os
 import sys
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -139,6 +145,94 @@ def write_train_step():
         print(f"  torch float32 vs float64, {group}: max abs diff {abs_err:.3e} (max |value| {magnitude:.3e})")
 
 
+def formula_uniform(count, stream):
+    """`count` values uniform in [-1, 1) from an exact integer hash of (element index, stream): NNTests'
+    FormulaState.swift computes the same bits with UInt32 arithmetic."""
+    mask = np.uint64(0xFFFFFFFF)
+    with np.errstate(over="ignore"):  # uint64 products wrap modulo 2^64; only the low 32 bits are kept
+        h = (np.arange(count, dtype=np.uint64) * np.uint64(2654435761)
+             + np.uint64((stream + 1) * 2246822519 & 0xFFFFFFFF)) & mask
+        h ^= h >> np.uint64(15)
+        h = (h * np.uint64(2246822519)) & mask
+        h ^= h >> np.uint64(13)
+        h = (h * np.uint64(3266489917)) & mask
+        h ^= h >> np.uint64(16)
+    return torch.from_numpy(h.astype(np.float64) / 2.0 ** 31 - 1.0)
+
+
+def formula_state(model):
+    """Fills every float state entry of `model` from a closed formula (repeated in NNTests'
+    MobileFaceNetTests), so a full-size model is compared without storing its weights.
+    Entry k (state_dict order): base + amplitude * formula_uniform(numel, k), with
+    conv weight: 0, sqrt(6 / fan_out) (Kaiming's variance); linear weight: 0, sqrt(3 / in);
+    biases 0, 0.1; BN weight 1, 0.2; running_mean 0, 0.1; running_var 1, 0.5; PReLU 0.25, 0.1."""
+    modules = dict(model.named_modules())
+    with torch.no_grad():
+        for k, (key, value) in enumerate(model.state_dict().items()):
+            if not value.dtype.is_floating_point:
+                continue
+            owner, local = key.rsplit(".", 1)
+            module = modules[owner]
+            if isinstance(module, torch.nn.PReLU):
+                base, amplitude = 0.25, 0.1
+            elif local == "bias":
+                base, amplitude = 0.0, 0.1
+            elif local == "running_mean":
+                base, amplitude = 0.0, 0.1
+            elif local == "running_var":
+                base, amplitude = 1.0, 0.5
+            elif isinstance(module, torch.nn.Conv2d):
+                base, amplitude = 0.0, (6.0 / (value.shape[0] * value.shape[2] * value.shape[3])) ** 0.5
+            elif isinstance(module, torch.nn.Linear):
+                base, amplitude = 0.0, (3.0 / value.shape[1]) ** 0.5
+            else:  # BatchNorm weight
+                base, amplitude = 1.0, 0.2
+            value.copy_((base + amplitude * formula_uniform(value.numel(), k)).float().reshape(value.shape))
+
+
+def formula_images(batch, size):
+    """Uniform in [-1, 1): formula_uniform(batch * 3 * size * size, 100000), NCHW."""
+    return formula_uniform(batch * 3 * size * size, 100000).float().reshape(batch, 3, size, size)
+
+
+MBF_BATCH = 4
+MBF_GRADIENTS = ["layers.0.layers.0.weight", "layers.0.layers.2.weight", "layers.1.layers.0.weight",
+                 "layers.3.layers.1.layers.1.layers.0.weight", "layers.6.layers.2.layers.1.bias",
+                 "conv_sep.layers.2.weight", "features.layers.0.layers.1.weight", "features.layers.3.bias"]
+MBF_BUFFERS = ["layers.0.layers.1.running_mean", "layers.0.layers.1.running_var",
+               "features.layers.3.running_mean", "features.layers.3.running_var"]
+
+
+def run_mbf(dtype):
+    model = models.MobileFaceNet()
+    formula_state(model)
+    model = model.to(dtype)
+    images = formula_images(MBF_BATCH, 112).to(dtype)
+    model.train()
+    embedding = model(images)
+    seed = torch.cos(0.5 * torch.arange(embedding.numel(), dtype=torch.float64)).reshape(embedding.shape).to(dtype)
+    embedding.backward(seed)
+    params = dict(model.named_parameters())
+    buffers = dict(model.named_buffers())
+    out = {"embedding.train": embedding.detach()}
+    out.update({f"grad.{k}": params[k].grad.clone() for k in MBF_GRADIENTS})
+    out.update({f"after.{k}": buffers[k].clone() for k in MBF_BUFFERS})
+    model.eval()
+    with torch.no_grad():
+        out["embedding.eval"] = model(images)
+    return out
+
+
+def write_mbf():
+    exact, single = run_mbf(torch.float64), run_mbf(torch.float32)
+    tensors = {k: v.float() for k, v in exact.items()}
+    for key, value in exact.items():
+        tensors[f"f32error.{key}"] = (single[key].double() - value).abs().max().float().reshape([])
+    path = os.path.join(FIXTURES, "mobilefacenet_formula.safetensors")
+    save_file(tensors, path, metadata={"producer": "scripts/reference/nn_fixtures.py", "torch": torch.__version__})
+    print(f"wrote {path}: {len(tensors)} tensors; |embedding| max {exact['embedding.train'].abs().max().item():.4f}")
+
+
 SGD_GROUPS = {
     "a": dict(lr=0.1, momentum=0.9, weight_decay=5e-4),
     "b": dict(lr=0.05, momentum=0.8, dampening=0.3, weight_decay=0.01),
@@ -186,3 +280,4 @@ if __name__ == "__main__":
     write_model_keys()
     write_train_step()
     write_sgd()
+    write_mbf()
