@@ -36,6 +36,8 @@ let package = Package(
         .target(name: "NN", dependencies: ["Engine", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
+        // Test support (fixture files and tolerance checks), used by the test targets only.
+        .target(name: "TensorFixtures", dependencies: ["Engine"]),
         .target(name: "Training", dependencies: [
             "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
         ], swiftSettings: optimisedAlways),
@@ -52,8 +54,8 @@ let package = Package(
         .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
-        .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness"], exclude: ["Fixtures"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Randomness"], exclude: ["Fixtures"]),
+        .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),

@@ -2,66 +2,7 @@ import Engine
 import Foundation
 import XCTest
 @testable import NN
-
-/// One fixture written by scripts/reference/margin_fixtures.py (PyTorch 1.13; references computed in
-/// float64 from float32 inputs, so differences are our float32 rounding).
-struct MarginFixture {
-    struct Entry: Decodable {
-        let shape: [Int]
-        let values: [Float]
-    }
-
-    private struct File: Decodable {
-        let tensors: [String: Entry]
-    }
-
-    let name: String
-    let entries: [String: Entry]
-    let params: [String: Any]
-
-    init(_ name: String) throws {
-        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/\(name).json")
-        let data = try Data(contentsOf: url)
-        entries = try JSONDecoder().decode(File.self, from: data).tensors
-        params = (try JSONSerialization.jsonObject(with: data) as? [String: Any])?["params"] as? [String: Any] ?? [:]
-        self.name = name
-    }
-
-    func entry(_ key: String) -> Entry {
-        guard let entry = entries[key] else { fatalError("fixture \(name) has no tensor \(key)") }
-        return entry
-    }
-
-    func values(_ key: String) -> [Float] { entry(key).values }
-    func tensor(_ key: String, requiresGrad: Bool = false) -> Tensor {
-        Tensor(shape: entry(key).shape, values: entry(key).values, requiresGrad: requiresGrad)
-    }
-    func ints(_ key: String) -> [Int] { (params[key] as? [NSNumber])?.map(\.intValue) ?? [] }
-    func int(_ key: String) -> Int { (params[key] as? NSNumber)?.intValue ?? -1 }
-}
-
-/// Asserts |actual - expected| <= atol + rtol * |expected| elementwise (numpy.isclose's rule), naming
-/// the worst element.
-func assertMarginClose(_ actual: [Float], _ expected: [Float], rtol: Float, atol: Float, _ what: String,
-                       file: StaticString = #filePath, line: UInt = #line) {
-    guard actual.count == expected.count else {
-        XCTFail("\(what): \(actual.count) values, expected \(expected.count)", file: file, line: line)
-        return
-    }
-    var worst = -1, worstExcess: Float = 0
-    for i in 0..<actual.count {
-        let excess = abs(actual[i] - expected[i]) - (atol + rtol * abs(expected[i]))
-        if !(excess <= 0), excess.isNaN || excess > worstExcess || worst < 0 {
-            worst = i
-            worstExcess = excess.isNaN ? .infinity : excess
-        }
-    }
-    if worst >= 0 {
-        XCTFail("\(what): element \(worst) is \(actual[worst]), expected \(expected[worst]) (rtol \(rtol), atol \(atol))",
-                file: file, line: line)
-    }
-}
+import TensorFixtures
 
 /// Tolerances against the float64 PyTorch references. Our cosines carry float32 rounding of a few ulp
 /// of 1 (normalise, a 16-term dot product: about 3e-7); s = 64 turns that into up to about 2e-5 on a logit
@@ -84,7 +25,7 @@ final class MarginLossTests: XCTestCase {
     /// Runs the head of `fixture` (sample rate 1: every class) and compares the cosines, the loss and both
     /// gradients with PyTorch's.
     private func checkAgainstTorch(_ name: String, margin: CombinedMargin) throws {
-        let fixture = try MarginFixture(name)
+        let fixture = try Fixture(name)
         let labels = fixture.ints("labels")
         let head = try PartialFC(margin: margin, embeddingSize: 16, classCount: 50, seed: 1)
         head.weight.values = fixture.values("weight")
@@ -92,19 +33,19 @@ final class MarginLossTests: XCTestCase {
 
         let cosines = try cosineLogits(embeddings.detached(), centres: head.weight.tensor.detached())
         // Cosines are in [-1, 1]: a few float32 ulp of 1.
-        assertMarginClose(try cosines.values(), fixture.values("cosines"), rtol: 0, atol: 1e-6, "\(name) cosines")
+        assertClose(try cosines.values(), fixture.values("cosines"), rtol: 0, atol: 1e-6, "\(name) cosines")
         let logits = try margin.logits(cosines: cosines, labels: labels)
         // Logits = 64 * cos: the cosine tolerance times 64 (plus float32 acos/cos at the target).
-        assertMarginClose(try logits.values(), fixture.values("logits"), rtol: 0, atol: 1e-4, "\(name) logits")
+        assertClose(try logits.values(), fixture.values("logits"), rtol: 0, atol: 1e-4, "\(name) logits")
 
         let loss = try head.loss(embeddings, labels: labels)
         try loss.backward()
-        assertMarginClose([try loss.item()], fixture.values("loss"),
+        assertClose([try loss.item()], fixture.values("loss"),
                           rtol: MarginTolerance.lossRtol, atol: MarginTolerance.lossAtol, "\(name) loss")
         let gradEmbeddings = fixture.values("grad_embeddings"), gradWeight = fixture.values("grad_weight")
-        assertMarginClose(try embeddings.grad!.values(), gradEmbeddings, rtol: MarginTolerance.gradientRtol,
+        assertClose(try embeddings.grad!.values(), gradEmbeddings, rtol: MarginTolerance.gradientRtol,
                           atol: MarginTolerance.atol(gradEmbeddings), "\(name) d loss / d embeddings")
-        assertMarginClose(try head.weight.grad!.values(), gradWeight, rtol: MarginTolerance.gradientRtol,
+        assertClose(try head.weight.grad!.values(), gradWeight, rtol: MarginTolerance.gradientRtol,
                           atol: MarginTolerance.atol(gradWeight), "\(name) d loss / d class centres")
     }
 
@@ -121,7 +62,7 @@ final class MarginLossTests: XCTestCase {
     }
 
     func testInterclassFilteringMatchesPyTorch() throws {
-        let fixture = try MarginFixture("margin_arcface_filter")
+        let fixture = try Fixture("margin_arcface_filter")
         XCTAssertGreaterThan(fixture.int("filtered_logits"), 0, "the fixture must filter some logits")
         try checkAgainstTorch("margin_arcface_filter", margin: .arcFace(interclassFilteringThreshold: 0.2))
     }
@@ -129,7 +70,7 @@ final class MarginLossTests: XCTestCase {
     /// The two ArcFace modes share the forward value but not the gradient (the fixtures differ by far
     /// more than the tolerance), so the fixtures above tell the modes apart.
     func testArcFaceModesDifferOnlyInTheGradient() throws {
-        let torchMode = try MarginFixture("margin_arcface"), exact = try MarginFixture("margin_arcface_exact")
+        let torchMode = try Fixture("margin_arcface"), exact = try Fixture("margin_arcface_exact")
         XCTAssertEqual(torchMode.values("loss"), exact.values("loss"))
         let a = torchMode.values("grad_embeddings"), b = exact.values("grad_embeddings")
         let difference = zip(a, b).map { abs($0 - $1) }.max()!
@@ -139,7 +80,7 @@ final class MarginLossTests: XCTestCase {
     /// The margins alone on crafted cosines, targets from -0.97 to 0.95 (theta + 0.5 > pi for -0.97 and
     /// -0.9), against margin_logits.json: logits and d(sum(logits * upstream)) / d cos.
     func testMarginsOnCraftedCosinesMatchPyTorch() throws {
-        let fixture = try MarginFixture("margin_logits")
+        let fixture = try Fixture("margin_logits")
         let labels = fixture.ints("labels")
         let cases: [(String, CombinedMargin)] = [
             ("arcface", try .arcFace()), ("arcface_exact", try .arcFace(derivative: .exact)),
@@ -150,9 +91,9 @@ final class MarginLossTests: XCTestCase {
             let logits = try margin.logits(cosines: cosines, labels: labels)
             try logits.backward(gradient: fixture.tensor("upstream"))
             // |logit| <= 64: float32 acos/cos of the target within a few ulp, times 64.
-            assertMarginClose(try logits.values(), fixture.values("logits_\(key)"), rtol: 1e-6, atol: 2e-5, "logits \(key)")
+            assertClose(try logits.values(), fixture.values("logits_\(key)"), rtol: 1e-6, atol: 2e-5, "logits \(key)")
             // Gradient = 64 * upstream * (1 or sin(theta + m) / sin(theta)): float32 rounding of those factors.
-            assertMarginClose(try cosines.grad!.values(), fixture.values("grad_\(key)"), rtol: 1e-5, atol: 1e-5, "grad \(key)")
+            assertClose(try cosines.grad!.values(), fixture.values("grad_\(key)"), rtol: 1e-5, atol: 1e-5, "grad \(key)")
         }
     }
 
@@ -169,8 +110,8 @@ final class MarginLossTests: XCTestCase {
             let logits = try CombinedMargin.arcFace(derivative: mode).logits(cosines: cosines, labels: [0])
             try logits.backward(gradient: Tensor(shape: [1, 3], repeating: 1))
             // float32 acos/cos: a few ulp of the logit (64 * 1e-7).
-            assertMarginClose(try logits.values(), [targetLogit, -12.8, 6.4], rtol: 1e-6, atol: 1e-5, "logits \(mode)")
-            assertMarginClose(try cosines.grad!.values(), [targetGradient, 64, 64], rtol: 1e-5, atol: 0, "gradient \(mode)")
+            assertClose(try logits.values(), [targetLogit, -12.8, 6.4], rtol: 1e-6, atol: 1e-5, "logits \(mode)")
+            assertClose(try cosines.grad!.values(), [targetGradient, 64, 64], rtol: 1e-5, atol: 0, "gradient \(mode)")
         }
     }
 
@@ -183,7 +124,7 @@ final class MarginLossTests: XCTestCase {
         try loss.backward()
         XCTAssertEqual(try loss.item(), -Foundation.log(Float(1e-30)), accuracy: 1e-5)
         XCTAssertEqual(try loss.item(), 69.07755, accuracy: 1e-4)
-        assertMarginClose(try logits.grad!.values(), [-1, 1], rtol: 0, atol: 1e-6, "floored gradient")
+        assertClose(try logits.grad!.values(), [-1, 1], rtol: 0, atol: 1e-6, "floored gradient")
 
         // Above the floor it is the ordinary cross entropy: logits [0, 1], label 0: log(1 + e) = 1.3132617.
         let plain = try flooredCrossEntropy(Tensor(shape: [1, 2], values: [0, 1]), labels: [0])

@@ -1,5 +1,6 @@
 import Engine
 import Randomness
+import TensorFixtures
 import XCTest
 @testable import NN
 
@@ -108,7 +109,7 @@ final class PartialFCTests: XCTestCase {
     /// arcface_torch-style draw, passed to both sides). Loss and gradients as in MarginLossTests; the 35
     /// rows outside the subset get an exactly zero gradient.
     func testFixedSubsetMatchesPyTorch() throws {
-        let fixture = try MarginFixture("partialfc_arcface")
+        let fixture = try Fixture("partialfc_arcface")
         let labels = fixture.ints("labels")
         let head = try PartialFC(margin: .arcFace(), embeddingSize: 16, classCount: 50, sampleRate: 0.3, seed: 1)
         head.weight.values = fixture.values("weight")
@@ -119,13 +120,13 @@ final class PartialFCTests: XCTestCase {
         let embeddings = fixture.tensor("embeddings", requiresGrad: true)
         let loss = try head.loss(embeddings, labels: labels, subset: subset)
         try loss.backward()
-        assertMarginClose([try loss.item()], fixture.values("loss"),
+        assertClose([try loss.item()], fixture.values("loss"),
                           rtol: MarginTolerance.lossRtol, atol: MarginTolerance.lossAtol, "loss")
         let gradEmbeddings = fixture.values("grad_embeddings"), gradWeight = fixture.values("grad_weight")
-        assertMarginClose(try embeddings.grad!.values(), gradEmbeddings, rtol: MarginTolerance.gradientRtol,
+        assertClose(try embeddings.grad!.values(), gradEmbeddings, rtol: MarginTolerance.gradientRtol,
                           atol: MarginTolerance.atol(gradEmbeddings), "d loss / d embeddings")
         let ours = try head.weight.grad!.values()
-        assertMarginClose(ours, gradWeight, rtol: MarginTolerance.gradientRtol,
+        assertClose(ours, gradWeight, rtol: MarginTolerance.gradientRtol,
                           atol: MarginTolerance.atol(gradWeight), "d loss / d class centres")
         for row in 0..<50 where !subset.classes.contains(row) {
             XCTAssertEqual(Array(ours[row * 16..<(row + 1) * 16]), [Float](repeating: 0, count: 16), "row \(row)")
@@ -134,7 +135,7 @@ final class PartialFCTests: XCTestCase {
 
     /// A sampling step uses the subset it reports, and a restored generator draws the same subsets again.
     func testSamplingStepUsesItsSubsetAndResumesExactly() throws {
-        let fixture = try MarginFixture("partialfc_arcface")
+        let fixture = try Fixture("partialfc_arcface")
         let labels = fixture.ints("labels")
         let head = try PartialFC(margin: .arcFace(), embeddingSize: 16, classCount: 50, sampleRate: 0.3, seed: 11)
         head.weight.values = fixture.values("weight")
