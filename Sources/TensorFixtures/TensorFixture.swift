@@ -75,3 +75,17 @@ public func assertClose(_ actual: [Float], _ expected: [Float], rtol: Float, ato
                 file: file, line: line)
     }
 }
+
+/// Runs a program (a reference script, say) and returns its exit status and its output and errors together.
+public func runProcess(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let data = pipe.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}

@@ -12,34 +12,18 @@ import XCTest
 /// test exists to catch; the float32 path is checked to 1e-4 in LayerTests.
 final class BFloat16Tests: XCTestCase {
     func testIResNetBlockInBFloat16() throws {
-        let f = try Fixture("iresnet_block")
+        let block = try IResNetBlockFixture()
+        let f = block.fixture, p = block.parameters
         let x = f.tensor("input", requiresGrad: true)
-        let names = ["bn1.weight", "bn1.bias", "conv1.weight", "bn2.weight", "bn2.bias", "prelu.weight",
-                     "conv2.weight", "bn3.weight", "bn3.bias", "downsample.0.weight", "downsample.1.weight",
-                     "downsample.1.bias"]
-        var p: [String: Parameter] = [:]
-        for name in names { p[name] = Parameter(name: name, shape: f.shape(name), values: f.values(name)) }
-        func bn(_ t: Tensor, _ prefix: String) throws -> Tensor {
-            try batchNorm(t, weight: p[prefix + ".weight"]!.tensor, bias: p[prefix + ".bias"]!.tensor,
-                          runningMean: nil, runningVar: nil, training: true)
-        }
         let input = try x.converted(to: .bfloat16)
         XCTAssertEqual(input.dtype, .bfloat16)
-        var out = try bn(input, "bn1")
-        out = try conv2d(out, weight: p["conv1.weight"]!.tensor, padding: 1)
-        XCTAssertEqual(out.dtype, .bfloat16, "convolutions compute in their input's type")
-        out = try bn(out, "bn2")
-        out = try prelu(out, weight: p["prelu.weight"]!.tensor)
-        out = try conv2d(out, weight: p["conv2.weight"]!.tensor, stride: 2, padding: 1)
-        out = try bn(out, "bn3")
-        let shortcut = try bn(conv2d(input, weight: p["downsample.0.weight"]!.tensor, stride: 2), "downsample.1")
-        let y = try out + shortcut
-        XCTAssertEqual(y.dtype, .bfloat16)
+        let y = try block.forward(input)
+        XCTAssertEqual(y.dtype, .bfloat16, "convolutions, BN, PReLU and add compute in their input's type")
         assertClose(try y.values(), f.values("output"), rtol: 0.05, atol: 0.1, "bf16 block output")
         try backward(y, f)
         XCTAssertEqual(x.grad?.dtype, .float32, "the float32 input gets a float32 gradient")
         assertClose(try x.grad!.values(), f.values("grad_input"), rtol: 0.05, atol: 0.1, "bf16 block grad input")
-        for name in names {
+        for name in IResNetBlockFixture.parameterNames {
             let grad = p[name]!.grad!
             XCTAssertEqual(grad.dtype, .float32)
             XCTAssertTrue(grad.isPlain)

@@ -124,32 +124,17 @@ final class LayerTests: XCTestCase {
     /// Every op of an IResNet block chained in the blocked layout: BN -> conv -> BN -> PReLU -> conv s2 -> BN,
     /// plus a 1x1 stride-2 shortcut conv + BN, added; gradients of the input and of all 12 parameters.
     func testIResNetBlockTraining() throws {
-        let f = try Fixture("iresnet_block")
+        let block = try IResNetBlockFixture()
+        let f = block.fixture, p = block.parameters
         let x = f.tensor("input", requiresGrad: true)
-        let names = ["bn1.weight", "bn1.bias", "conv1.weight", "bn2.weight", "bn2.bias", "prelu.weight",
-                     "conv2.weight", "bn3.weight", "bn3.bias", "downsample.0.weight", "downsample.1.weight",
-                     "downsample.1.bias"]
-        var p: [String: Parameter] = [:]
-        for name in names { p[name] = Parameter(name: name, shape: f.shape(name), values: f.values(name)) }
-        func bn(_ t: Tensor, _ prefix: String) throws -> Tensor {
-            try batchNorm(t, weight: p[prefix + ".weight"]!.tensor, bias: p[prefix + ".bias"]!.tensor,
-                          runningMean: nil, runningVar: nil, training: true)
-        }
-        var out = try bn(x, "bn1")
-        out = try conv2d(out, weight: p["conv1.weight"]!.tensor, padding: 1)
-        out = try bn(out, "bn2")
-        out = try prelu(out, weight: p["prelu.weight"]!.tensor)
-        out = try conv2d(out, weight: p["conv2.weight"]!.tensor, stride: 2, padding: 1)
-        out = try bn(out, "bn3")
-        let shortcut = try bn(conv2d(x, weight: p["downsample.0.weight"]!.tensor, stride: 2), "downsample.1")
-        let y = try out + shortcut
+        let y = try block.forward(x)
         XCTAssertFalse(y.isPlain, "activations stay in oneDNN's blocked layout: \(y.layoutDescription)")
         assertClose(try y.values(), f.values("output"), rtol: rtol, atol: atol, "block output")
         try backward(y, f)
         // Through six stacked layers the observed errors stay below 1e-5 (magnitudes up to 42): the
         // per-layer tolerances hold for the chain too.
         assertClose(try x.grad!.values(), f.values("grad_input"), rtol: rtol, atol: atol, "block grad input")
-        for name in names {
+        for name in IResNetBlockFixture.parameterNames {
             assertClose(try p[name]!.grad!.values(), f.values("grad_" + name.replacingOccurrences(of: ".", with: "_")),
                         rtol: rtol, atol: atol, "block grad \(name)")
         }

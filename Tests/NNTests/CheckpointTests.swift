@@ -1,4 +1,5 @@
 import Foundation
+import TensorFixtures
 import XCTest
 import Engine
 @testable import NN
@@ -90,7 +91,7 @@ final class CheckpointTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw XCTSkip("\(python) is missing: cannot check that PyTorch loads our checkpoints")
         }
-        let probe = try run(python, ["-c", "import torch, numpy"])
+        let probe = try runProcess(python, ["-c", "import torch, numpy"])
         guard probe.status == 0 else {
             throw XCTSkip("\(python) lacks the torch or numpy module (apt-get install python3-torch): \(probe.output)")
         }
@@ -109,7 +110,7 @@ final class CheckpointTests: XCTestCase {
 
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("scripts/reference/models.py").path
-        let result = try run(python, [script, "roundtrip", ours.path, theirs.path, "18", "8,8,16,16", "32", "16"])
+        let result = try runProcess(python, [script, "roundtrip", ours.path, theirs.path, "18", "8,8,16,16", "32", "16"])
         XCTAssertEqual(result.status, 0, result.output)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any], result.output)
         let torchEmbedding = try XCTUnwrap(json["embedding"] as? [Double]).map { Float($0) }
@@ -122,18 +123,5 @@ final class CheckpointTests: XCTestCase {
         let back = try smallModel(seed: 6)
         try back.loadState(contentsOf: theirs)
         XCTAssertEqual(back.stateTensors(), model.stateTensors())
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

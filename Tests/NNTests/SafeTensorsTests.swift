@@ -1,4 +1,5 @@
 import Foundation
+import TensorFixtures
 import XCTest
 @testable import NN
 
@@ -121,7 +122,7 @@ final class SafeTensorsTests: XCTestCase {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw XCTSkip("\(python) is missing: cannot check that PyTorch loads Swift-written safetensors")
         }
-        let probe = try run(python, ["-c", "import torch, numpy"])
+        let probe = try runProcess(python, ["-c", "import torch, numpy"])
         guard probe.status == 0 else {
             throw XCTSkip("\(python) lacks the torch or numpy module (apt-get install python3-torch): \(probe.output)")
         }
@@ -134,7 +135,7 @@ final class SafeTensorsTests: XCTestCase {
         try file.write(to: url)
 
         let script = Self.repositoryRoot.appendingPathComponent("scripts/reference/safetensors_torch.py").path
-        let result = try run(python, [script, "dump", url.path])
+        let result = try runProcess(python, [script, "dump", url.path])
         XCTAssertEqual(result.status, 0, result.output)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         XCTAssertEqual(json["__metadata__"] as? [String: String], ["producer": "HaarFace"])
@@ -150,18 +151,5 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(half["shape"] as? [Int], [2, 1])
         // bf16(0.1) = 0.10009765625 (as torch rounds it); -7.5 is exact in bf16.
         XCTAssertEqual(half["values"] as? [Double], [0.10009765625, -7.5])
-    }
-
-    private func run(_ executable: String, _ arguments: [String]) throws -> (status: Int32, output: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
