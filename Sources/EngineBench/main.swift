@@ -1,6 +1,7 @@
 // Micro-benchmark of the Engine's kernels on IResNet shapes (not a test): one 3x3 convolution's forward,
 // backward-data and backward-weights in GFLOP/s, and one IBasicBlock's training step (forward + backward).
-// Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats] [bf16]
+// Usage: swift run -c release engine-bench [batch] [channels] [size] [repeats] [bf16] [direct]
+//        (float32 3x3 convolutions use Winograd unless `direct` is given: compare the two runs)
 //        swift run -c release engine-bench trunk [batch] [size] [steps] [bf16]   (an IResNet-18 training step)
 import Engine
 import Foundation
@@ -38,6 +39,7 @@ if CommandLine.arguments.dropFirst().first == "mbf" {
     exit(0)
 }
 
+if CommandLine.arguments.contains("direct") { ConvolutionAlgorithm.current = .direct }
 let arguments = CommandLine.arguments.dropFirst().compactMap { Int($0) }
 let batch = arguments.count > 0 ? arguments[0] : 32
 let channels = arguments.count > 1 ? arguments[1] : 64
@@ -90,7 +92,7 @@ for _ in 0..<(repeats + 1) {
 }
 forwardTimes.removeFirst(); trainTimes.removeFirst()
 let forward = median(forwardTimes), train = median(trainTimes)
-print("\(benchDType):", String(format: "conv3x3 N%d %d->%d @%d: forward %.1f ms (%.0f GFLOP/s); fwd+bwd-data+bwd-weights %.1f ms (%.0f GFLOP/s)",
+print("\(benchDType) \(ConvolutionAlgorithm.current):", String(format: "conv3x3 N%d %d->%d @%d: forward %.1f ms (%.0f GFLOP/s); fwd+bwd-data+bwd-weights %.1f ms (%.0f GFLOP/s)",
              batch, channels, channels, size, forward * 1e3, flops / forward / 1e9, train * 1e3, 3 * flops / train / 1e9))
 
 // One IBasicBlock (stride 1, identity shortcut) forward + backward in training mode.

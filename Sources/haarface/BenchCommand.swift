@@ -20,6 +20,8 @@ struct BenchCommand: ParsableCommand {
 }
 
 /// Element type of the convolutional trunk's activations.
+extension ConvolutionAlgorithm: ExpressibleByArgument {}
+
 enum BenchPrecision: String, ExpressibleByArgument, CaseIterable {
     case fp32
     /// Images converted to bfloat16: the trunk computes in bf16 (weights, statistics, head in float32),
@@ -59,6 +61,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "Trunk precision: fp32, or bf16 (mixed precision: bfloat16 activations, float32 weights).")
     var precision: BenchPrecision = .fp32
 
+    @Option(help: "float32 3x3 stride-1 convolutions: winograd (where oneDNN has it, the default) or direct.")
+    var convAlgorithm: ConvolutionAlgorithm = .winograd
+
     /// The batch as the model takes it in the chosen precision.
     func input(_ images: Tensor) throws -> Tensor {
         precision == .bf16 ? try images.converted(to: .bfloat16) : images
@@ -86,6 +91,7 @@ struct BenchOptions: ParsableArguments {
     /// Runs `step` warm-up + timed times (each returning a value that must be finite) and prints the JSON.
     /// `step` may time its phases with `phases.time(_:_:)`; their medians are reported too.
     func measure(mode: String, flopPerImage: () -> Double, _ step: (PhaseTimer) throws -> Float) throws {
+        ConvolutionAlgorithm.current = convAlgorithm
         var seconds: [Double] = []
         var checks: [Float] = []
         var phaseSeconds: [String: [Double]] = [:]
@@ -108,7 +114,7 @@ struct BenchOptions: ParsableArguments {
             ?? ProcessInfo.processInfo.activeProcessorCount
         let report: [String: Any] = [
             "engine": "haarface \(HaarFaceVersion.current)", "mode": mode, "model": model.rawValue,
-            "precision": precision.rawValue,
+            "precision": precision.rawValue, "conv_algorithm": convAlgorithm.rawValue,
             "batch_size": batchSize, "image_size": imageSize, "threads": threads,
             "images_per_second": imagesPerSecond, "gflop_per_image": flop / 1e9,
             "gflops_per_second": imagesPerSecond * flop / 1e9, "step_seconds": seconds,

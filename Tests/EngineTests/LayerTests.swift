@@ -1,3 +1,4 @@
+import CDNNL
 import XCTest
 @testable import Engine
 
@@ -42,6 +43,29 @@ final class LayerTests: XCTestCase {
     func testConvStemWithoutInputGradient() throws { try checkConv("conv_stem") }
     func testConvTwoChannelsPerGroup() throws { try checkConv("conv_groups16_2per_group") }
     func testConvDepthwise7x7() throws { try checkConv("conv_depthwise_7x7") }
+
+    /// IResNet's 3x3 stride-1 shape with both algorithms: Winograd (the default, where this CPU has
+    /// oneDNN's AVX-512 Winograd kernels) and direct; each against the same PyTorch fixture, and each
+    /// primitive made with the algorithm asked for.
+    func testConv3x3Stride1WithWinogradAndDirect() throws {
+        let saved = ConvolutionAlgorithm.current
+        defer { ConvolutionAlgorithm.current = saved }
+        let hasWinograd = dnnl_get_effective_cpu_isa().rawValue & dnnl_cpu_isa_avx512_core.rawValue
+            == dnnl_cpu_isa_avx512_core.rawValue
+        for algorithm in ConvolutionAlgorithm.allCases {
+            ConvolutionAlgorithm.current = algorithm
+            try checkConv("conv_3x3_s1")
+            let made = PrimitiveCache.shared.implementations.filter {
+                $0.name.hasPrefix("conv") && $0.name.contains("weight [32, 16, 3, 3]")
+                    && $0.name.contains("winograd") == (algorithm == .winograd)
+            }
+            XCTAssertEqual(made.count, 3, "\(algorithm): forward, backward-data, backward-weights")
+            for (name, implementation) in made {
+                let expectWinograd = algorithm == .winograd && hasWinograd
+                XCTAssertEqual(implementation.contains("wino"), expectWinograd, "\(name) runs on \(implementation)")
+            }
+        }
+    }
 
     /// Every float32 convolution of the fixtures (IResNet and MobileFaceNet shapes) gets a JIT kernel
     /// (jit:*, brgconv:*), never oneDNN's gemm-based or reference ones (10-100x slower on these shapes), in forward,

@@ -243,3 +243,8 @@ write("iresnet_block", tensors)
 torch.manual_seed(11)
 conv_case("conv_groups16_2per_group", 2, 32, 6, 6, 32, 3, 1, 1, 16, False)
 conv_case("conv_depthwise_7x7", 2, 16, 7, 7, 16, 7, 1, 0, 16, False)
+
+# 3x3 stride 1, the shape of IResNet's trunk convolutions: the engine computes these with Winograd by
+# default and with direct convolution on request; 9x9 leaves partial 4x4 output tiles at the edges.
+torch.manual_seed(12)
+conv_case("conv_3x3_s1", 2, 16, 9, 9, 32, 3, 1, 1, 1, False)
