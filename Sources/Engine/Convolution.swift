@@ -53,8 +53,9 @@ private struct ConvGeometry: CustomStringConvertible {
         self.padding = padding
         self.groups = groups
         self.dataType = dataType
+        // Not the stem: with 3 input channels oneDNN's Winograd kernel is several times slower than direct.
         tryWinograd = ConvolutionAlgorithm.current == .winograd && dataType == .float32 && groups == 1
-            && stride == 1 && weight[2] == 3 && weight[3] == 3
+            && stride == 1 && weight[2] == 3 && weight[3] == 3 && input[1] % 16 == 0 && weight[0] % 16 == 0
     }
 
     var description: String {
@@ -127,7 +128,9 @@ private struct ConvGeometry: CustomStringConvertible {
     }
 
     func forward(training: Bool) throws -> Primitive {
-        let propKind = training ? dnnl_forward_training : dnnl_forward_inference
+        // Winograd for inference wants its weights in a transformed "wino" layout, and reordering plain
+        // weights into it costs more than the convolution; the training kernel transforms them itself.
+        let propKind = training || tryWinograd ? dnnl_forward_training : dnnl_forward_inference
         return try PrimitiveCache.shared.primitive("conv.fwd\(training ? ".train" : "")|\(self)") {
             // bfloat16 convolutions run on AMX/AVX512-BF16 brgemm kernels in nhwc; nChw16c only has
             // slower ones for bfloat16.

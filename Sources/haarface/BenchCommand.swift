@@ -93,12 +93,15 @@ struct BenchOptions: ParsableArguments {
     func measure(mode: String, flopPerImage: () -> Double, _ step: (PhaseTimer) throws -> Float) throws {
         ConvolutionAlgorithm.current = convAlgorithm
         var seconds: [Double] = []
+        var freshBytes: [Int] = []
         var checks: [Float] = []
         var phaseSeconds: [String: [Double]] = [:]
         for index in 0..<(warmup + steps) {
             let phases = PhaseTimer()
             let start = DispatchTime.now().uptimeNanoseconds
+            let allocatedBefore = MemoryStatistics.current.allocatedBytes
             let check = try step(phases)
+            if index >= warmup { freshBytes.append(MemoryStatistics.current.allocatedBytes - allocatedBefore) }
             let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if index >= warmup { for (name, value) in phases.seconds { phaseSeconds[name, default: []].append(value) } }
             guard check.isFinite else {
@@ -118,7 +121,8 @@ struct BenchOptions: ParsableArguments {
             "batch_size": batchSize, "image_size": imageSize, "threads": threads,
             "images_per_second": imagesPerSecond, "gflop_per_image": flop / 1e9,
             "gflops_per_second": imagesPerSecond * flop / 1e9, "step_seconds": seconds,
-            "peak_rss_bytes": peakResidentBytes(), mode == "train" ? "losses" : "embedding_checks": checks.map(Double.init),
+            "peak_rss_bytes": peakResidentBytes(), "peak_tensor_bytes": MemoryStatistics.current.peakLiveBytes,
+            "fresh_tensor_bytes_per_step": freshBytes, mode == "train" ? "losses" : "embedding_checks": checks.map(Double.init),
             "phase_median_seconds": phaseSeconds.mapValues(Self.median),
         ]
         let data = try JSONSerialization.data(withJSONObject: report, options: [.sortedKeys])
