@@ -8,7 +8,7 @@ REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision python3-sk
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run replay-example test deps build release fixtures reference-deps bench clean fuzz-smoke fuzz
+.PHONY: run replay-example test deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -50,6 +50,11 @@ bench: release
 	$(SWIFT) run -c release MHLRBenchmark
 	$(SWIFT) run -c release FaceEvalBenchmark
 	python3 scripts/bench/replay_bench.py .build/release/haarface
+
+# The full trainer (`haarface train --rec`) against arcface_torch's loop in PyTorch on the same RecordIO data:
+# images/s of each and their ratio. Needs reference-deps; e.g. BENCH_TRAINER_ARGS="--rounds 1".
+bench-trainer: release
+	/usr/bin/python3 scripts/bench/compare_trainer.py $(BENCH_TRAINER_ARGS)
 
 test: deps fuzz-smoke
 	$(SWIFT) test --disable-swift-testing

@@ -56,10 +56,10 @@ let package = Package(
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR", "NN", "Engine", "TensorFixtures"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
-        .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR"]),
+        .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR", "FaceData"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -48,6 +48,7 @@ public final class Trainer {
     private let backbone: any UnaryLayer
     private let head: PartialFC
     private let optimizer: SGD
+    private let update: GradientAccumulation
     private let loader: Loader
     private let log: ArcfaceLog
     private let metrics: MetricsFile
@@ -107,6 +108,8 @@ public final class Trainer {
                                momentum: Float(config.momentum), weightDecay: Float(config.weightDecay)),
         ]
         optimizer = try SGD(groups: groups)
+        update = GradientAccumulation(backboneParameters: backbone.trainableParameters, optimizer: optimizer,
+                                      stepsPerUpdate: config.gradientAcc)
 
         let loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
                                           imageHeight: config.imageSize, seed: config.seed,
@@ -180,12 +183,7 @@ public final class Trainer {
             var lossValue = Double(try loss.item())
             if step == Self.injectedNonFiniteStep { lossValue = .nan }
             if lossValue.isFinite {
-                try loss.backward()
-                if step % config.gradientAcc == 0 {
-                    _ = clipGradNorm(backbone.trainableParameters, maxNorm: 5)
-                    optimizer.step()
-                    optimizer.zeroGrad()
-                }
+                try update.backward(loss, step: step)
             } else if config.skipNonfinite {
                 state.skippedNonFiniteSteps += 1
                 log.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")

@@ -5,14 +5,6 @@ import XCTest
 /// `haarface train` end to end on a tiny synthetic set (10 identities x 8 images at 16x16, 40 held-out
 /// pairs): 10 steps per epoch at batch 8.
 final class TrainCommandTests: XCTestCase {
-    private static var dataDirectory: URL = {
-        let url = FileManager.default.temporaryDirectory.appendingPathComponent("train-data-\(UUID().uuidString)")
-        let run = try! CLI.run(["synth", "--identities", "10", "--images-per-identity", "8", "--image-size", "16",
-                                "--seed", "5", "--pairs", "40", "--format", "rec", "--output", url.path])
-        precondition(run.status == 0, run.stderr)
-        return url
-    }()
-
     private var workDirectory: URL!
 
     override func setUpWithError() throws {
@@ -25,9 +17,7 @@ final class TrainCommandTests: XCTestCase {
     }
 
     private func arguments(output: String, extra: [String] = []) -> [String] {
-        ["train", "--rec", Self.dataDirectory.path, "--val-targets", "synth_val", "--network", "r18", "--image-size", "16",
-         "--embedding-size", "32", "--batch-size", "8", "--num-epoch", "2", "--frequent", "2", "--verbose", "10",
-         "--num-workers", "1", "--window", "4", "--output", workDirectory.appendingPathComponent(output).path] + extra
+        TinyTraining.arguments(output: workDirectory.appendingPathComponent(output), extra: extra)
     }
 
     func testTrainingWritesArcfaceTorchOutputsAndAReport() throws {
@@ -59,7 +49,7 @@ final class TrainCommandTests: XCTestCase {
 
         // The model loads back for evaluation and gives the trainer's own last verification figures.
         let eval = try CLI.run(["eval", "--checkpoint", output.appendingPathComponent("model.safetensors").path,
-                                "--bin", Self.dataDirectory.appendingPathComponent("synth_val.bin").path])
+                                "--bin", TinyTraining.dataDirectory.appendingPathComponent("synth_val.bin").path])
         XCTAssertEqual(eval.status, 0, eval.stderr)
         let lastAccuracy = text.split(separator: "\n").last { $0.contains("[synth_val][20]Accuracy-Flip: ") }!
             .components(separatedBy: "Accuracy-Flip: ")[1]
