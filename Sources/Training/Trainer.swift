@@ -160,6 +160,14 @@ public final class Trainer {
         }
     }
 
+    /// Whether a periodic checkpoint follows `step`: checkpoints hold no half-accumulated gradients, so
+    /// with `gradient_acc` > 1 the checkpoint due at a multiple of `every` is written at the first weight
+    /// update at or after it, which keeps `--resume` exact.
+    static func writesCheckpoint(after step: Int, every: Int, gradientAcc: Int) -> Bool {
+        guard every > 0, step % gradientAcc == 0 else { return false }
+        return step / every > (step - gradientAcc) / every
+    }
+
     /// Trains to the end of the last epoch, writing checkpoints, logs and the report.
     @discardableResult
     public func run() throws -> TrainingSummary {
@@ -213,7 +221,8 @@ public final class Trainer {
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
             if step % config.verbose == 0 || step == totalSteps { try verify(step: step) }
-            if (config.checkpointEvery > 0 && step % config.checkpointEvery == 0) || step == totalSteps {
+            if Self.writesCheckpoint(after: step, every: config.checkpointEvery, gradientAcc: config.gradientAcc)
+                || step == totalSteps {
                 state.trainingSeconds = startSeconds + Self.now() - runStart
                 try saveCheckpoint()
             }

@@ -122,3 +122,20 @@ final class GradientAccumulationTests: XCTestCase {
         }
     }
 }
+
+/// Periodic checkpoints fall on weight updates, so a resumed run never lacks accumulated gradients.
+final class CheckpointScheduleTests: XCTestCase {
+    func checkpointSteps(every: Int, gradientAcc: Int, through last: Int) -> [Int] {
+        (1...last).filter { Trainer.writesCheckpoint(after: $0, every: every, gradientAcc: gradientAcc) }
+    }
+
+    func testCheckpointsLandOnWeightUpdates() {
+        XCTAssertEqual(checkpointSteps(every: 5, gradientAcc: 1, through: 20), [5, 10, 15, 20])
+        XCTAssertEqual(checkpointSteps(every: 4, gradientAcc: 2, through: 12), [4, 8, 12])
+        // due at 5, 10, 15: written at the next update (multiples of 2)
+        XCTAssertEqual(checkpointSteps(every: 5, gradientAcc: 2, through: 16), [6, 10, 16])
+        // due at every step: written at every update
+        XCTAssertEqual(checkpointSteps(every: 1, gradientAcc: 3, through: 9), [3, 6, 9])
+        XCTAssertEqual(checkpointSteps(every: 0, gradientAcc: 1, through: 9), [])
+    }
+}
