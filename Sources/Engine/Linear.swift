@@ -71,7 +71,7 @@ public func linear(_ input: Tensor, weight: Tensor, bias: Tensor? = nil) throws 
     if let bias {   // start from the bias in every row, then accumulate the product (beta 1)
         try withFloats([bias.plainRaw(), output]) { buffers in
             for row in 0..<rows {
-                UnsafeMutableBufferPointer(rebasing: buffers[1][(row * outFeatures)..<((row + 1) * outFeatures)])
+                _ = UnsafeMutableBufferPointer(rebasing: buffers[1][(row * outFeatures)..<((row + 1) * outFeatures)])
                     .update(fromContentsOf: buffers[0][0..<outFeatures])
             }
         }

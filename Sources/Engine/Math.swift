@@ -178,7 +178,7 @@ extension Tensor {
         let output = try Tensor(desc: .plain([picked, width]))
         try withFloats([plainRaw(), output]) { b in
             for (k, row) in indices.enumerated() {
-                UnsafeMutableBufferPointer(rebasing: b[1][(k * width)..<((k + 1) * width)])
+                _ = UnsafeMutableBufferPointer(rebasing: b[1][(k * width)..<((k + 1) * width)])
                     .update(fromContentsOf: b[0][(row * width)..<((row + 1) * width)])
             }
         }

@@ -23,11 +23,14 @@ final class MetricsFile {
         self.handle = handle
     }
 
-    deinit { try? flush(); try? handle.close() }
+    // The trainer flushes at every checkpoint and at the end; this only covers a run stopped by an error.
+    deinit { _ = try? flush(); try? handle.close() }
 
-    func append(step: Int, epoch: Int, loss: Double, learningRate: Double, imagesPerSecond: Double) {
+    /// Buffers one row, writing the buffer out once it passes 16 KiB (a failed write is an error: rows
+    /// are not dropped silently).
+    func append(step: Int, epoch: Int, loss: Double, learningRate: Double, imagesPerSecond: Double) throws {
         pending += "\(step),\(epoch),\(loss),\(learningRate),\(String(format: "%.2f", imagesPerSecond))\n"
-        if pending.utf8.count > 1 << 14 { try? flush() }
+        if pending.utf8.count > 1 << 14 { try flush() }
     }
 
     /// Writes buffered rows; returns the file's size afterwards.

@@ -214,7 +214,7 @@ public final class Trainer {
             let seconds = Self.now() - stepStart
             stepSeconds += seconds
             imagesPerSecond.append(Double(batch.labels.count) / seconds)
-            metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
+            try metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
                            imagesPerSecond: Double(batch.labels.count) / seconds)
             if lossValue.isFinite { lastLoss = lossValue }
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,

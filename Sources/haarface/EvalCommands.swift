@@ -65,8 +65,8 @@ struct EvalCommand: ParsableCommand {
         for path in bin {
             let url = URL(fileURLWithPath: path)
             var isDirectory: ObjCBool = false
-            FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            let set = isDirectory.boolValue ? try VerificationFolder.read(url) : try VerificationBin.read(url)
+            let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
+            let set = isFolder ? try VerificationFolder.read(url) : try VerificationBin.read(url)
             let name = (url.lastPathComponent as NSString).deletingPathExtension
             let codec = JPEGCodec()
             let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
