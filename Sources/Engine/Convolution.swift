@@ -89,38 +89,24 @@ private struct ConvGeometry: CustomStringConvertible {
     /// The algorithms to try, in order.
     var algorithms: [dnnl_alg_kind_t] { tryWinograd ? [dnnl_convolution_winograd, dnnl_convolution_direct] : [dnnl_convolution_direct] }
 
-    /// The first (algorithm, layout) candidate with a JIT kernel, else the best one found (gemm before ref).
+    /// The first (algorithm, layout) candidate, algorithms outermost, with a JIT kernel; else the best
+    /// one found (gemm before ref).
     func choose(_ layouts: [Layout], _ make: (dnnl_alg_kind_t, Layout) throws -> PrimitiveDesc) throws -> PrimitiveDesc {
-        var best: PrimitiveDesc?
-        var lastError: Error?
-        for algorithm in algorithms {
-            do {
-                let desc = try ConvGeometry.choose(layouts) { try make(algorithm, $0) }
-                if !desc.implementation.hasPrefix("ref"), !desc.implementation.contains("gemm") { return desc }
-                if best == nil { best = desc }
-            } catch {
-                lastError = error
-            }
-        }
-        if let best { return best }
-        throw lastError!
-    }
-
-    /// The first candidate with a JIT kernel, else the best one found (gemm before ref).
-    static func choose(_ layouts: [Layout], _ make: (Layout) throws -> PrimitiveDesc) throws -> PrimitiveDesc {
         func rank(_ implementation: String) -> Int {
             implementation.hasPrefix("ref") ? 0 : implementation.contains("gemm") ? 1 : 2
         }
         var best: (desc: PrimitiveDesc, rank: Int)?
         var lastError: Error?
-        for layout in layouts {
-            do {
-                let desc = try make(layout)
-                let score = rank(desc.implementation)
-                if score == 2 { return desc }
-                if best == nil || score > best!.rank { best = (desc, score) }
-            } catch {
-                lastError = error
+        for algorithm in algorithms {
+            for layout in layouts {
+                do {
+                    let desc = try make(algorithm, layout)
+                    let score = rank(desc.implementation)
+                    if score == 2 { return desc }
+                    if best == nil || score > best!.rank { best = (desc, score) }
+                } catch {
+                    lastError = error
+                }
             }
         }
         if let best { return best.desc }
