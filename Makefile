@@ -3,12 +3,14 @@
 
 SWIFT      ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev
-# Only the fixture generators need these (the tests read committed fixtures).
-REFERENCE_PACKAGES := python3-torch python3-numpy python3-torchvision python3-sklearn python3-skimage python3-opencv
+# The tests check files against NumPy and PyTorch (Debian's, under /usr/bin/python3) where the format is theirs.
+TEST_PACKAGES := python3-numpy python3-torch
+# The fixture generators need these too (the tests read committed fixtures).
+REFERENCE_PACKAGES := $(TEST_PACKAGES) python3-torchvision python3-sklearn python3-skimage python3-opencv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run replay-example test deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
+.PHONY: run compare replay-example test test-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -22,6 +24,9 @@ endef
 
 deps:
 	$(call apt_install,$(APT_PACKAGES))
+
+test-deps: deps
+	$(call apt_install,$(TEST_PACKAGES))
 
 reference-deps: deps
 	$(call apt_install,$(REFERENCE_PACKAGES))
@@ -38,6 +43,12 @@ release: deps
 run: release
 	.build/release/haarface train --output $(OUT)/train
 	@echo "report: $(OUT)/train/report.md"
+
+# The paper's study at small scale (docs/mhlr-study.md): 8 arms x 3 seeds on a synthetic set, about an hour on
+# 2 cores. Interrupted, it continues where it stopped (finished runs are kept).
+compare: release
+	.build/release/haarface compare --output $(OUT)/compare --resume
+	@echo "table: $(OUT)/compare/compare.md"
 
 # Replays the bundled example log (examples/arcface_multistep.log) through MHLR and draws the run.
 replay-example: release
@@ -56,7 +67,7 @@ bench: release
 bench-trainer: release
 	/usr/bin/python3 scripts/bench/compare_trainer.py $(BENCH_TRAINER_ARGS)
 
-test: deps fuzz-smoke
+test: test-deps fuzz-smoke
 	$(SWIFT) test --disable-swift-testing
 
 # libFuzzer runs of the RecordIO, pickle and NPY readers (Fuzz/run.sh): about 1 s each in `make test`;

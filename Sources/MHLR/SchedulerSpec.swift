@@ -58,6 +58,8 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
     public var warmupSteps: Int?
     public var power: Double?
     public var milestones: [Int]?
+    /// multistep: milestones in epochs, for a trainer that knows its steps per epoch (it sets `milestones`).
+    public var milestoneEpochs: [Double]?
     public var gamma: Double?
     public var factor: Double?
     public var thresholdMode: ReduceLROnPlateau.ThresholdMode?
@@ -69,12 +71,16 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
         self.kind = kind
     }
 
-    enum CodingKeys: String, CodingKey {
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case kind = "name", baseLR = "base_lr", totalSteps = "total_steps", window, windowFraction = "window_fraction"
         case threshold, patience, decay, restartAfter = "restart_after", smoothing, emaAlpha = "ema_alpha"
         case alpha, beta, tolerance, maxHalvings = "max_halvings", startup, warmupSteps = "warmup_steps", power
-        case milestones, gamma, factor, thresholdMode = "threshold_mode", cooldown, eps, minLR = "min_lr"
+        case milestones, milestoneEpochs = "milestone_epochs", gamma, factor, thresholdMode = "threshold_mode", cooldown, eps
+        case minLR = "min_lr"
     }
+
+    /// The parameters' snake_case names, as config files give them.
+    public static var parameterNames: [String] { CodingKeys.allCases.map(\.rawValue) }
 
     /// The parameters that are set and do not apply to `kind`, by their snake_case names.
     public var inapplicableParameters: [(name: String, appliesTo: [Kind])] {
@@ -87,6 +93,7 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
             ("tolerance", tolerance != nil, [.fastface]), ("max_halvings", maxHalvings != nil, [.fastface]),
             ("startup", startup != nil, [.fastface]), ("warmup_steps", warmupSteps != nil, [.poly, .cosine]),
             ("power", power != nil, [.poly]), ("milestones", milestones != nil, [.multistep]),
+            ("milestone_epochs", milestoneEpochs != nil, [.multistep]),
             ("gamma", gamma != nil, [.multistep]), ("factor", factor != nil, [.plateau]),
             ("threshold_mode", thresholdMode != nil, [.plateau]), ("cooldown", cooldown != nil, [.plateau]),
             ("eps", eps != nil, [.plateau]), ("min_lr", minLR != nil, [.mhlr, .cosine, .plateau]),
@@ -150,6 +157,10 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
                 baseLR: base, warmupSteps: warmupSteps ?? 0, totalSteps: try requireTotal("poly"), power: power ?? 1))
         case .multistep:
             guard let milestones else {
+                if milestoneEpochs != nil {
+                    throw SchedulerParameterError(parameter: "milestone_epochs", value: "set",
+                                                  requirement: "needs a trainer, which knows the steps per epoch; give milestones in steps")
+                }
                 throw SchedulerParameterError(parameter: "milestones", value: "unset", requirement: "multistep needs its milestones")
             }
             return .multiStep(try MultiStepLR(baseLR: base, milestones: milestones, gamma: gamma ?? 0.1))

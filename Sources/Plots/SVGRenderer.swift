@@ -1,12 +1,31 @@
 import Foundation
 
 extension Figure {
+    private static let margin = (left: 84.0, right: 24.0, top: 64.0, bottom: 56.0)
+    private static let gap = 44.0
+
+    /// Height of the whole picture, in SVG user units.
+    public var height: Double {
+        Self.margin.top + Double(panels.count) * panelHeight + Double(max(0, panels.count - 1)) * Self.gap + Self.margin.bottom
+    }
+
+    /// Several figures, each with its own x axis, one below the other in one SVG document.
+    public static func stackedSVG(_ figures: [Figure]) -> String {
+        let width = figures.map(\.width).max() ?? 0, height = figures.map(\.height).reduce(0, +)
+        var svg = SVGWriter()
+        svg.open(width: width, height: height)
+        var top = 0.0
+        for figure in figures {
+            svg.raw(figure.svg().replacingOccurrences(of: "<svg ", with: "<svg x=\"0\" y=\"\(top)\" ", options: [.anchored]))
+            top += figure.height
+        }
+        svg.close()
+        return svg.output
+    }
+
     /// The figure as a standalone SVG document.
     public func svg() -> String {
-        let margin = (left: 84.0, right: 24.0, top: 64.0, bottom: 56.0)
-        let gap = 44.0
-        let height = margin.top + Double(panels.count) * panelHeight + Double(max(0, panels.count - 1)) * gap
-            + margin.bottom
+        let margin = Self.margin, gap = Self.gap
         let plotWidth = width - margin.left - margin.right
         let xRange = Axis.range(panels.flatMap { $0.series.flatMap(\.x) } + panels.flatMap { $0.markers.map(\.x) })
         let xTicks = Axis.linearTicks(xRange)

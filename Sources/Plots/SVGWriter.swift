@@ -12,6 +12,9 @@ struct SVGWriter {
 
     mutating func close() { output += "</svg>\n" }
 
+    /// Appends finished SVG markup (a nested figure).
+    mutating func raw(_ markup: String) { output += markup }
+
     mutating func text(_ text: String, x: Double, y: Double, size: Double, anchor: String, weight: String = "normal") {
         output += ##"<text x="\##(n(x))" y="\##(n(y))" font-size="\##(n(size))" text-anchor="\##(anchor)" "##
             + ##"font-weight="\##(weight)" fill="#222">\##(escape(text))</text>"## + "\n"

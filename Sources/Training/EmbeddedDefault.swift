@@ -23,7 +23,6 @@ public enum EmbeddedDefault {
         // 600 steps in all: MHLR's published window, 1.5% of the run, would be 9 steps; 5% gives a
         // 30-step box average and 60 steps of patience.
         config.scheduler.windowFraction = 0.05
-        config.output = "out/train"
         config.checkpointEvery = 0
         return config
     }

@@ -44,3 +44,36 @@ final class MetricsFile {
         return try handle.offset()
     }
 }
+
+/// One row of `metrics.csv`.
+public struct MetricsRow: Equatable, Sendable {
+    public var step: Int
+    public var epoch: Int
+    public var loss: Double
+    public var learningRate: Double
+    public var imagesPerSecond: Double
+
+    /// Reads a `metrics.csv` the trainer wrote; a malformed row is an error naming the file and line.
+    public static func read(_ url: URL) throws -> [MetricsRow] {
+        let text: String
+        do { text = try String(contentsOf: url, encoding: .utf8) } catch {
+            throw ConfigError(file: url.path, message: "cannot read the metrics file")
+        }
+        var rows: [MetricsRow] = []
+        for (index, line) in text.split(separator: "\n").enumerated() {
+            if index == 0 {
+                guard line + "\n" == MetricsFile.header else {
+                    throw ConfigError(file: url.path, message: "line 1: expected the header \(MetricsFile.header.dropLast())")
+                }
+                continue
+            }
+            let fields = line.split(separator: ",")
+            guard fields.count == 5, let step = Int(fields[0]), let epoch = Int(fields[1]), let loss = Double(fields[2]),
+                  let learningRate = Double(fields[3]), let speed = Double(fields[4]) else {
+                throw ConfigError(file: url.path, message: "line \(index + 1): expected step,epoch,loss,lr,images_per_second, found '\(line)'")
+            }
+            rows.append(MetricsRow(step: step, epoch: epoch, loss: loss, learningRate: learningRate, imagesPerSecond: speed))
+        }
+        return rows
+    }
+}

@@ -24,7 +24,13 @@ public struct TrainingSummary: Codable, Sendable {
     public var skippedNonFiniteSteps: Int
     public var skippedBadImages: Int
     public var verifications: [VerificationRecord]
+    /// Wall-clock seconds of the training steps (data, forward, backward, update, scheduler, logging);
+    /// verification and checkpoint writing are counted apart.
     public var trainingSeconds: Double
+    public var verificationSeconds: Double
+    public var checkpointSeconds: Double
+    /// Images trained on (the steps' batches): a measure of the work that does not depend on the machine.
+    public var trainingImages: Int
     public var output: String
 }
 
@@ -68,16 +74,11 @@ public final class Trainer {
         checkpoints = CheckpointStore(directory: outputDirectory)
         var restored: (state: TrainerState, folder: URL)?
         if options.resume {
-            guard let folder = checkpoints.latest() else {
-                throw TrainingError(description: "\(outputDirectory.path): --resume found no checkpoint to resume from")
-            }
-            let stateURL = folder.appendingPathComponent("trainer.json")
-            do {
-                restored = (try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)), folder)
-            } catch {
-                throw TrainingError(description: "\(stateURL.path): not a readable trainer state (\(error))")
-            }
-            config = restored!.state.config
+            let (saved, folder) = try Self.savedState(in: outputDirectory)
+            config = try TrainingConfig.resumed(saved: saved.config, requested: config,
+                                                checkpoint: folder.appendingPathComponent("trainer.json").path)
+            restored = (saved, folder)
+            restored!.state.config = config
         }
         try config.validate()
         self.config = config
@@ -122,6 +123,11 @@ public final class Trainer {
 
         var spec = config.scheduler
         if spec.kind == .poly && spec.warmupSteps == nil { spec.warmupSteps = config.warmupEpoch * loader.batchesPerEpoch }
+        if let epochs = spec.milestoneEpochs, spec.milestones == nil {
+            let stepsPerEpoch = Double(loader.batchesPerEpoch)
+            spec.milestones = epochs.map { Int(($0 * stepsPerEpoch).rounded()) }
+            spec.milestoneEpochs = nil
+        }
         let scheduler: AnyScheduler
         do {
             scheduler = try spec.makeScheduler(defaultTotalSteps: totalSteps, defaultBaseLR: config.lr)
@@ -140,7 +146,8 @@ public final class Trainer {
             state = TrainerState(config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(scheduler),
                                  trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator,
                                  verifications: [], highestAccuracy: [:], skippedNonFiniteSteps: 0, skippedBadImages: 0,
-                                 logBytes: 0, metricsBytes: 0, trainingSeconds: 0)
+                                 logBytes: 0, metricsBytes: 0, trainingSeconds: 0, verificationSeconds: 0, checkpointSeconds: 0,
+                                 trainingImages: 0)
         }
         log = try ArcfaceLog(url: outputDirectory.appendingPathComponent("training.log"), frequent: config.frequent,
                              batchSize: config.batchSize, totalSteps: totalSteps, startStep: state.globalStep,
@@ -160,6 +167,23 @@ public final class Trainer {
         }
     }
 
+    /// The settings of the newest checkpoint in `output` (what `--resume` continues).
+    public static func savedConfig(in output: URL) throws -> TrainingConfig {
+        try savedState(in: output).state.config
+    }
+
+    static func savedState(in output: URL) throws -> (state: TrainerState, folder: URL) {
+        guard let folder = CheckpointStore(directory: output).latest() else {
+            throw TrainingError(description: "\(output.path): --resume found no checkpoint to resume from")
+        }
+        let stateURL = folder.appendingPathComponent("trainer.json")
+        do {
+            return (try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)), folder)
+        } catch {
+            throw TrainingError(description: "\(stateURL.path): not a readable trainer state (\(error))")
+        }
+    }
+
     /// Whether a periodic checkpoint follows `step`: checkpoints hold no half-accumulated gradients, so
     /// with `gradient_acc` > 1 the checkpoint due at a multiple of `every` is written at the first weight
     /// update at or after it, which keeps `--resume` exact.
@@ -171,8 +195,6 @@ public final class Trainer {
     /// Trains to the end of the last epoch, writing checkpoints, logs and the report.
     @discardableResult
     public func run() throws -> TrainingSummary {
-        let runStart = Self.now()
-        let startSeconds = state.trainingSeconds
         var engineSeconds = 0.0, stepSeconds = 0.0, lastLoss = Double.nan
         var imagesPerSecond: [Double] = []
         backbone.train()
@@ -213,6 +235,8 @@ public final class Trainer {
             log.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
             let seconds = Self.now() - stepStart
             stepSeconds += seconds
+            state.trainingSeconds += seconds
+            state.trainingImages += batch.labels.count
             imagesPerSecond.append(Double(batch.labels.count) / seconds)
             try metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
                            imagesPerSecond: Double(batch.labels.count) / seconds)
@@ -220,11 +244,16 @@ public final class Trainer {
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
-            if step % config.verbose == 0 || step == totalSteps { try verify(step: step) }
+            if step % config.verbose == 0 || step == totalSteps {
+                let start = Self.now()
+                try verify(step: step)
+                state.verificationSeconds += Self.now() - start
+            }
             if Self.writesCheckpoint(after: step, every: config.checkpointEvery, gradientAcc: config.gradientAcc)
                 || step == totalSteps {
-                state.trainingSeconds = startSeconds + Self.now() - runStart
+                let start = Self.now()
                 try saveCheckpoint()
+                state.checkpointSeconds += Self.now() - start
             }
         }
         progress?.finish()
@@ -235,11 +264,16 @@ public final class Trainer {
             overheadFraction: stepSeconds > 0 ? max(0, 1 - engineSeconds / stepSeconds) : 0, finalLoss: lastLoss,
             finalLearningRate: state.schedule.scheduler.learningRate, learningRateChanges: state.schedule.events.count,
             skippedNonFiniteSteps: state.skippedNonFiniteSteps, skippedBadImages: state.skippedBadImages,
-            verifications: state.verifications, trainingSeconds: startSeconds + Self.now() - runStart,
-            output: outputDirectory.path)
+            verifications: state.verifications, trainingSeconds: state.trainingSeconds,
+            verificationSeconds: state.verificationSeconds, checkpointSeconds: state.checkpointSeconds,
+            trainingImages: state.trainingImages, output: outputDirectory.path)
         try writeReport(summary)
+        try AtomicFile.write(try JSONEncoder.pretty.encode(summary), to: outputDirectory.appendingPathComponent(Self.summaryFile))
         return summary
     }
+
+    /// Written last, when a run has finished: `summary.json`, the `TrainingSummary`.
+    public static let summaryFile = "summary.json"
 
     /// The safetensors metadata that lets `--checkpoint` commands rebuild the network.
     var modelMetadata: [String: String] {
@@ -250,14 +284,17 @@ public final class Trainer {
     private func verify(step: Int) throws {
         let embedder = BackboneEmbedder(backbone: backbone, imageSize: config.imageSize)
         for set in validation {
-            let report = try Verification.evaluate(images: set.images, isSame: set.sameIdentity, embedder: embedder)
+            let report = try Verification.evaluate(images: set.images, isSame: set.sameIdentity, embedder: embedder,
+                                                   batchSize: embedder.batchSize)
             let highest = max(state.highestAccuracy[set.name] ?? 0, report.accuracyMean)
             state.highestAccuracy[set.name] = highest
             for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { log.write(line) }
             log.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
-            state.verifications.append(VerificationRecord(step: step, target: set.name, accuracy: report.accuracyMean,
-                                                          standardDeviation: report.accuracyStandardDeviation,
-                                                          xNorm: report.xNorm))
+            var record = VerificationRecord(step: step, target: set.name, accuracy: report.accuracyMean,
+                                            standardDeviation: report.accuracyStandardDeviation, xNorm: report.xNorm)
+            record.trainingSeconds = state.trainingSeconds
+            record.tarAtFAR = report.tarAtFAR
+            state.verifications.append(record)
         }
     }
 

@@ -23,6 +23,10 @@ struct TrainerState: Codable {
     /// that steps after the checkpoint are not logged twice.
     var logBytes: UInt64
     var metricsBytes: UInt64
-    /// Wall-clock seconds spent training before this checkpoint.
+    /// Wall-clock seconds of the training steps so far, and apart from them, of verification and checkpoints.
     var trainingSeconds: Double
+    var verificationSeconds: Double
+    var checkpointSeconds: Double
+    /// Images trained on so far.
+    var trainingImages: Int
 }

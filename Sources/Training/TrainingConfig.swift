@@ -4,7 +4,7 @@ import Yams
 
 /// A training run's settings under arcface_torch's names (config/base.py and the data-set configs), plus
 /// HaarFace's own: the scheduler, the input size, checkpoints. Read from YAML or JSON; flags override.
-public struct TrainingConfig: Codable, Equatable, Sendable {
+public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     /// Backbone: r18, r34, r50, r100, r200 or mbf.
     public var network = "r50"
     public var embeddingSize = 512
@@ -51,55 +51,73 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case network, embeddingSize = "embedding_size", marginList = "margin_list", scale
-        case sampleRate = "sample_rate", interclassFilteringThreshold = "interclass_filtering_threshold"
-        case batchSize = "batch_size", lr, momentum, weightDecay = "weight_decay", numEpoch = "num_epoch"
-        case warmupEpoch = "warmup_epoch", gradientAcc = "gradient_acc", seed, frequent, verbose, output, rec
-        case valTargets = "val_targets", numWorkers = "num_workers", imageSize = "image_size", scheduler
-        case checkpointEvery = "checkpoint_every", exactMarginGradient = "exact_margin_gradient"
-        case skipNonfinite = "skip_nonfinite", skipBadImages = "skip_bad_images", fp16
-    }
-
-    /// Every key may be left out: the defaults above fill in.
-    public init(from decoder: Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            try container.decodeIfPresent(T.self, forKey: key) ?? fallback
-        }
-        let defaults = TrainingConfig()
-        network = try value(.network, defaults.network)
-        embeddingSize = try value(.embeddingSize, defaults.embeddingSize)
-        marginList = try value(.marginList, defaults.marginList)
-        scale = try value(.scale, defaults.scale)
-        sampleRate = try value(.sampleRate, defaults.sampleRate)
-        interclassFilteringThreshold = try value(.interclassFilteringThreshold, defaults.interclassFilteringThreshold)
-        batchSize = try value(.batchSize, defaults.batchSize)
-        lr = try value(.lr, defaults.lr)
-        momentum = try value(.momentum, defaults.momentum)
-        weightDecay = try value(.weightDecay, defaults.weightDecay)
-        numEpoch = try value(.numEpoch, defaults.numEpoch)
-        warmupEpoch = try value(.warmupEpoch, defaults.warmupEpoch)
-        gradientAcc = try value(.gradientAcc, defaults.gradientAcc)
-        seed = try value(.seed, defaults.seed)
-        frequent = try value(.frequent, defaults.frequent)
-        verbose = try value(.verbose, defaults.verbose)
-        output = try value(.output, defaults.output)
-        rec = try value(.rec, defaults.rec)
-        valTargets = try value(.valTargets, defaults.valTargets)
-        numWorkers = try value(.numWorkers, defaults.numWorkers)
-        imageSize = try value(.imageSize, defaults.imageSize)
-        scheduler = try value(.scheduler, defaults.scheduler)
-        checkpointEvery = try value(.checkpointEvery, defaults.checkpointEvery)
-        exactMarginGradient = try value(.exactMarginGradient, defaults.exactMarginGradient)
-        skipNonfinite = try value(.skipNonfinite, defaults.skipNonfinite)
-        skipBadImages = try value(.skipBadImages, defaults.skipBadImages)
-        fp16 = try value(.fp16, defaults.fp16)
-    }
+    /// Every setting, declared once: config key, flag, help, check and resume rule (see `Setting`).
+    public static let settings: [Setting] = [
+        .make("network", \.network, "Backbone: r18, r34, r50, r100, r200 or mbf.") { value, _ in
+            Backbone.networks.contains(value) ? nil : "expected r18, r34, r50, r100, r200 or mbf, found '\(value)'"
+        },
+        .make("embedding_size", \.embeddingSize, "Embedding dimension.") { value, _ in value > 0 ? nil : "must be positive" },
+        .make("margin_list", \.marginList, "CombinedMargin m1,m2,m3: 1,0.5,0 is ArcFace, 1,0,0.4 CosFace.") { value, _ in
+            value.count == 3 ? nil : "expected three numbers (m1, m2, m3), found \(value.count)"
+        },
+        .make("scale", \.scale, "The logit scale s.") { value, _ in value > 0 ? nil : "must be positive" },
+        .make("sample_rate", \.sampleRate, "Partial FC: the fraction of classes in each step's logits, in (0, 1].") { value, _ in
+            value > 0 && value <= 1 ? nil : "must lie in (0, 1], found \(value)"
+        },
+        .make("interclass_filtering_threshold", \.interclassFilteringThreshold, "arcface_torch's inter-class filtering (0: off)."),
+        .make("batch_size", \.batchSize, "Images per step.") { value, _ in value > 0 ? nil : "must be positive" },
+        .make("lr", \.lr, "Base learning rate.") { value, _ in value > 0 && value.isFinite ? nil : "must be a positive number" },
+        .make("momentum", \.momentum, "SGD momentum.") { value, _ in value >= 0 && value < 1 ? nil : "must lie in [0, 1)" },
+        .make("weight_decay", \.weightDecay, "SGD weight decay.") { value, _ in value >= 0 ? nil : "must not be negative" },
+        .make("num_epoch", \.numEpoch, "Epochs to train.") { value, _ in value > 0 ? nil : "must be positive" },
+        .make("warmup_epoch", \.warmupEpoch, "Warm-up epochs (poly scheduler).") { value, config in
+            value >= 0 && value < config.numEpoch ? nil : "must lie in [0, num_epoch)"
+        },
+        .make("gradient_acc", \.gradientAcc, "Steps whose gradients are summed before each update.") { value, _ in
+            value > 0 ? nil : "must be positive"
+        },
+        .make("seed", \.seed, "Seed of the weights, the data order and Partial FC's sampling."),
+        .make("frequent", \.frequent, "A training.log line every this many steps.", onResume: .mayChange) { value, _ in
+            value > 0 ? nil : "must be positive"
+        },
+        .make("verbose", \.verbose, "Verify the val targets every this many steps.", onResume: .mayChange) { value, _ in
+            value > 0 ? nil : "must be positive"
+        },
+        .make("output", \.output, "The output folder.", onResume: .mayChange) { value, _ in
+            value.isEmpty ? "must name a folder" : nil
+        },
+        .make("rec", \.rec, "Training data: a folder with train.rec/train.idx, a .rec file, or an image folder."),
+        .make("val_targets", \.valTargets, "Verification sets: names of <name>.bin beside the data, or paths.",
+              onResume: .mayChange),
+        .make("num_workers", \.numWorkers, "Threads decoding images.", onResume: .mayChange) { value, _ in
+            value >= 1 ? nil : "must be at least 1 (images are always decoded on worker threads), found \(value)"
+        },
+        .make("image_size", \.imageSize, "Input size (a multiple of 16).") { value, _ in
+            value >= 16 && value % 16 == 0 ? nil : "must be a positive multiple of 16, found \(value)"
+        },
+        .make("scheduler", \.scheduler, "The learning-rate scheduler and its parameters.", hasFlag: false) { value, _ in
+            value.inapplicableParameters.first.map { name, kinds in
+                "\(name) applies to \(kinds.map(\.rawValue).joined(separator: ", ")), not to \(value.kind.rawValue)"
+            }
+        },
+        .make("checkpoint_every", \.checkpointEvery, "Write a checkpoint every this many steps (and always at the end).",
+              onResume: .mayChange) { value, _ in value >= 0 ? nil : "must not be negative" },
+        .make("exact_margin_gradient", \.exactMarginGradient,
+              "Differentiate ArcFace's cos(theta + m) exactly (arcface_torch treats the margin as a constant shift)."),
+        .make("skip_nonfinite", \.skipNonfinite, "Skip steps whose loss is not finite (counted) instead of stopping.",
+              onResume: .mayChange),
+        .make("skip_bad_images", \.skipBadImages, "Skip undecodable images (counted) instead of stopping.", onResume: .mayChange),
+        .make("fp16", \.fp16, "Mixed precision (arcface_torch's knob): the trunk computes in bfloat16, weights stay float32."),
+    ]
 
     /// Reads a YAML (.yaml, .yml) or JSON (.json) config file. Unknown keys are errors: a misspelt knob
     /// must not silently fall back to its default.
     public static func load(_ url: URL) throws -> TrainingConfig {
+        try TrainingConfig().applying(try fileValues(url), source: url.path)
+    }
+
+    /// The settings a YAML or JSON config file names, parsed but not yet applied (see `applying`).
+    public static func fileValues(_ url: URL) throws -> [String: Any] {
         let text: String
         do {
             text = try String(contentsOf: url, encoding: .utf8)
@@ -107,67 +125,18 @@ public struct TrainingConfig: Codable, Equatable, Sendable {
             throw ConfigError(file: url.path, message: "cannot read the file")
         }
         let isJSON = url.pathExtension.lowercased() == "json"
-        let keys: [String]
+        let object: Any?
         do {
-            if isJSON {
-                guard let object = try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else {
-                    throw ConfigError(file: url.path, message: "expected a JSON object of settings")
-                }
-                keys = Array(object.keys)
-            } else {
-                guard let object = try Yams.load(yaml: text) as? [String: Any] else {
-                    throw ConfigError(file: url.path, message: "expected a YAML mapping of settings")
-                }
-                keys = Array(object.keys)
-            }
-        } catch let error as ConfigError {
-            throw error
+            object = isJSON ? try JSONSerialization.jsonObject(with: Data(text.utf8)) : try Yams.load(yaml: text)
         } catch {
             throw ConfigError(file: url.path, message: "not valid \(isJSON ? "JSON" : "YAML"): \(error)")
         }
-        let known = Set(CodingKeys.allCases.map(\.rawValue))
-        if let unknown = keys.sorted().first(where: { !known.contains($0) }) {
-            throw ConfigError(file: url.path, message: "unknown setting '\(unknown)' (known: \(known.sorted().joined(separator: ", ")))")
+        guard let values = object as? [String: Any] else {
+            throw ConfigError(file: url.path, message: isJSON ? "expected a JSON object of settings" : "expected a YAML mapping of settings")
         }
-        do {
-            return isJSON ? try JSONDecoder().decode(TrainingConfig.self, from: Data(text.utf8))
-                : try YAMLDecoder().decode(TrainingConfig.self, from: text)
-        } catch let DecodingError.typeMismatch(type, context), let DecodingError.valueNotFound(type, context) {
-            throw ConfigError(file: url.path, message: "'\(context.codingPath.map(\.stringValue).joined(separator: "."))' "
-                + "should be \(type): \(context.debugDescription)")
-        } catch let DecodingError.dataCorrupted(context) {
-            throw ConfigError(file: url.path, message: "'\(context.codingPath.map(\.stringValue).joined(separator: "."))': "
-                + context.debugDescription)
-        } catch {
-            throw ConfigError(file: url.path, message: "\(error)")
-        }
-    }
-
-    /// Checks the settings against each other; the message names the setting.
-    public func validate() throws {
-        func check(_ condition: Bool, _ key: CodingKeys, _ message: String) throws {
-            if !condition { throw ConfigError(file: "config", message: "\(key.rawValue): \(message)") }
-        }
-        try check(["r18", "r34", "r50", "r100", "r200", "mbf"].contains(network), .network,
-                  "expected r18, r34, r50, r100, r200 or mbf, found '\(network)'")
-        try check(embeddingSize > 0, .embeddingSize, "must be positive")
-        try check(marginList.count == 3, .marginList, "expected three numbers (m1, m2, m3), found \(marginList.count)")
-        try check(scale > 0, .scale, "must be positive")
-        try check(sampleRate > 0 && sampleRate <= 1, .sampleRate, "must lie in (0, 1], found \(sampleRate)")
-        try check(batchSize > 0, .batchSize, "must be positive")
-        try check(lr > 0 && lr.isFinite, .lr, "must be a positive number")
-        try check(momentum >= 0 && momentum < 1, .momentum, "must lie in [0, 1)")
-        try check(weightDecay >= 0, .weightDecay, "must not be negative")
-        try check(numEpoch > 0, .numEpoch, "must be positive")
-        try check(warmupEpoch >= 0 && warmupEpoch < numEpoch, .warmupEpoch, "must lie in [0, num_epoch)")
-        try check(gradientAcc > 0, .gradientAcc, "must be positive")
-        try check(frequent > 0, .frequent, "must be positive")
-        try check(verbose > 0, .verbose, "must be positive")
-        try check(imageSize >= 16 && imageSize % 16 == 0, .imageSize, "must be a positive multiple of 16, found \(imageSize)")
-        try check(checkpointEvery >= 0, .checkpointEvery, "must not be negative")
+        return values
     }
 }
-
 /// A config file or setting that cannot be used: names the file (or "config") and what is wrong.
 public struct ConfigError: Error, CustomStringConvertible {
     public var file: String

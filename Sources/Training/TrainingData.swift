@@ -54,7 +54,7 @@ public struct TrainingData {
             if isDirectory.boolValue {
                 guard FileManager.default.fileExists(atPath: url.appendingPathComponent("pair_label.npy").path) else { continue }
                 var set = try VerificationFolder.read(url)
-                set.name = target
+                set.name = url.lastPathComponent
                 return set
             }
             var set = try VerificationBin.read(url)

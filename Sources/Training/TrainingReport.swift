@@ -1,3 +1,4 @@
+import FaceEval
 import Foundation
 import MHLR
 import Plots
@@ -9,6 +10,10 @@ public struct VerificationRecord: Codable, Equatable, Sendable {
     public var accuracy: Double
     public var standardDeviation: Double
     public var xNorm: Double
+    /// Seconds of training (verification excluded) before this verification.
+    public var trainingSeconds: Double?
+    /// TAR at insightface's false accept rates (1e-4, 1e-3, 1e-2).
+    public var tarAtFAR: [TARAtFAR]?
 
     public init(step: Int, target: String, accuracy: Double, standardDeviation: Double, xNorm: Double) {
         self.step = step

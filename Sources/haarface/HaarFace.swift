@@ -8,6 +8,7 @@ struct HaarFace: ParsableCommand {
         version: HaarFaceVersion.current,
         subcommands: [
             TrainCommand.self,
+            CompareCommand.self,
             EvalCommand.self,
             EmbedCommand.self,
             VerifyCommand.self,

@@ -45,7 +45,7 @@ struct ReplayCommand: ParsableCommand {
 
         switch format {
         case .csv: writeStandardOutput(replay.csv())
-        case .json: writeStandardOutput(try replay.json(kind: schedulerOptions.scheduler))
+        case .json: writeStandardOutput(try replay.json(kind: schedulerOptions.kind))
         }
         if let plot {
             let svg = replay.figure(logName: (log as NSString).lastPathComponent).svg()

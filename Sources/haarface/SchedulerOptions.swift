@@ -1,10 +1,14 @@
 import ArgumentParser
+import Foundation
 import MHLR
 
 /// The scheduler flags shared by `replay`, `schedule` and (later) `train`.
 struct SchedulerOptions: ParsableArguments {
-    @Option(help: "The learning-rate scheduler.")
-    var scheduler: SchedulerKind = .mhlr
+    @Option(help: "The learning-rate scheduler (default mhlr; train: the config's).")
+    var scheduler: SchedulerKind?
+
+    /// The scheduler asked for, MHLR when none is named.
+    var kind: SchedulerKind { scheduler ?? .mhlr }
 
     @Option(name: .customLong("base-lr"), help: "The initial learning rate (replay: default the log's first logged LR, else 0.1).")
     var baseLR: Double?
@@ -64,7 +68,7 @@ struct SchedulerOptions: ParsableArguments {
 
     /// The flags as a scheduler description.
     var spec: SchedulerSpec {
-        var spec = SchedulerSpec(kind: scheduler)
+        var spec = SchedulerSpec(kind: kind)
         spec.baseLR = baseLR
         spec.totalSteps = totalSteps
         spec.window = window
@@ -96,10 +100,19 @@ struct SchedulerOptions: ParsableArguments {
         milestones.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
     }
 
+    /// The parameters given as flags, by config name (`name` only when --scheduler is given): what `train`
+    /// applies to its config's scheduler (`SchedulerSpec.applying`).
+    var givenParameters: [String: Any] {
+        guard let data = try? JSONEncoder().encode(spec),
+              var object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [:] }
+        if scheduler == nil { object["name"] = nil }
+        return object
+    }
+
     func validate() throws {
-        if let (name, kinds) = spec.inapplicableParameters.first {
-            throw ValidationError("\(Self.flag(name)) applies to \(kinds.map(\.rawValue).joined(separator: ", ")), "
-                + "not to --scheduler \(scheduler.rawValue)")
+        // Without --scheduler, train checks the flags against its config's scheduler once they are applied.
+        if scheduler != nil, let (name, kinds) = spec.inapplicableParameters.first {
+            throw Self.inapplicable(name, kinds, kind)
         }
         if let milestones, let bad = milestones.split(separator: ",").first(where: { Int($0.trimmingCharacters(in: .whitespaces)) == nil }) {
             throw ValidationError("--milestones: '\(bad)' is not a whole number of steps")
@@ -113,10 +126,17 @@ struct SchedulerOptions: ParsableArguments {
         do {
             return try spec.makeScheduler(defaultTotalSteps: defaultTotalSteps, defaultBaseLR: defaultBaseLR)
         } catch let error as SchedulerParameterError where error.parameter == "total_steps" && error.value == "unset" {
-            throw ValidationError("--scheduler \(scheduler.rawValue) needs --total-steps (\(error.requirement))")
+            throw ValidationError("--scheduler \(kind.rawValue) needs --total-steps (\(error.requirement))")
         } catch let error as SchedulerParameterError where error.value == "unset" {
-            throw ValidationError("--scheduler \(scheduler.rawValue) needs \(Self.flag(error.parameter))")
+            throw ValidationError("--scheduler \(kind.rawValue) needs \(Self.flag(error.parameter))")
+        } catch let error as SchedulerParameterError where error.value == "set" {
+            if let (name, kinds) = spec.inapplicableParameters.first { throw Self.inapplicable(name, kinds, kind) }
+            throw ValidationError("\(Self.flag(error.parameter)) \(error.requirement)")
         }
+    }
+
+    static func inapplicable(_ name: String, _ kinds: [SchedulerKind], _ kind: SchedulerKind) -> ValidationError {
+        ValidationError("\(flag(name)) applies to \(kinds.map(\.rawValue).joined(separator: ", ")), not to --scheduler \(kind.rawValue)")
     }
 
     /// `window_fraction` -> `--window-fraction`.

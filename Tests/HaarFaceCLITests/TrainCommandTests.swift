@@ -125,3 +125,113 @@ final class TrainCommandTests: XCTestCase {
         XCTAssertTrue(noCheckpoint.stderr.contains("--resume found no checkpoint"), noCheckpoint.stderr)
     }
 }
+
+/// Each setting is declared once (`TrainingConfig.settings`) and reaches the run from the config file, the
+/// flags and `--resume` alike: the cases that used to lose a setting, run through the binary.
+final class TrainSettingsTests: XCTestCase {
+    private var workDirectory: URL!
+
+    override func setUpWithError() throws {
+        workDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("settings-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: workDirectory, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        try? FileManager.default.removeItem(at: workDirectory)
+    }
+
+    private func savedConfig(_ output: URL) throws -> [String: Any] {
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("checkpoint/trainer.json")))
+        return try XCTUnwrap((state as? [String: Any])?["config"] as? [String: Any])
+    }
+
+    /// A run stopped at step 7 (fault injection; checkpoint at step 6) resumes with a setting that may change
+    /// (frequent: a log line every step from then on) and refuses one that may not, naming it.
+    func testResumeAppliesSafeSettingsAndRejectsFixedOnesByName() throws {
+        let output = workDirectory.appendingPathComponent("run")
+        let stopped = try CLI.run(TinyTraining.arguments(output: output, extra: ["--num-epoch", "1", "--checkpoint-every", "3"]),
+                                  environment: ["HAARFACE_FAULT_NONFINITE_STEP": "7"])
+        XCTAssertNotEqual(stopped.status, 0)
+
+        let fixed = try CLI.run(["train", "--resume", "--output", output.path, "--batch-size", "16"])
+        XCTAssertNotEqual(fixed.status, 0)
+        XCTAssertTrue(fixed.stderr.contains("trainer.json: batch_size: the run was trained with 8, not 16; a resumed run keeps it"),
+                      fixed.stderr)
+        let scheduler = try CLI.run(["train", "--resume", "--output", output.path, "--scheduler", "poly"])
+        XCTAssertNotEqual(scheduler.status, 0)
+        XCTAssertTrue(scheduler.stderr.contains("scheduler: the run was trained with {"), scheduler.stderr)
+
+        let resumed = try CLI.run(["train", "--resume", "--output", output.path, "--frequent", "1", "--window", "4"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        let log = try TrainingLog(contentsOf: output.appendingPathComponent("training.log"))
+        XCTAssertEqual(log.entries.map(\.step), [4, 6, 8, 9, 10], "every 2 steps to the checkpoint, then every step (the first due step starts the speed clock)")
+        XCTAssertEqual(try savedConfig(output)["frequent"] as? Int, 1)
+        XCTAssertEqual(try savedConfig(output)["batch_size"] as? Int, 8)
+    }
+
+    /// `--scheduler` replaces a config file's scheduler; a parameter alone changes it, and one that does not
+    /// apply to it is an error.
+    func testSchedulerFlagsOverrideTheConfigFile() throws {
+        let config = workDirectory.appendingPathComponent("c.yaml")
+        try """
+            rec: \(TinyTraining.dataDirectory.path)
+            val_targets: [synth_val]
+            image_size: 16
+            embedding_size: 32
+            batch_size: 40
+            num_epoch: 1
+            num_workers: 1
+            scheduler: {name: poly, power: 2}
+            """.write(to: config, atomically: true, encoding: .utf8)
+        let mhlr = workDirectory.appendingPathComponent("mhlr")
+        let replaced = try CLI.run(["train", "--config", config.path, "--scheduler", "mhlr", "--window", "3", "--output", mhlr.path])
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        let scheduler = try XCTUnwrap(try savedConfig(mhlr)["scheduler"] as? [String: Any])
+        XCTAssertEqual(scheduler["name"] as? String, "mhlr")
+        XCTAssertEqual(scheduler["window"] as? Int, 3)
+        XCTAssertNil(scheduler["power"], "a new scheduler starts from its own defaults")
+
+        let poly = workDirectory.appendingPathComponent("poly")
+        let changed = try CLI.run(["train", "--config", config.path, "--warmup-steps", "1", "--output", poly.path])
+        XCTAssertEqual(changed.status, 0, changed.stderr)
+        let polySpec = try XCTUnwrap(try savedConfig(poly)["scheduler"] as? [String: Any])
+        XCTAssertEqual(polySpec["name"] as? String, "poly")
+        XCTAssertEqual(polySpec["power"] as? Double, 2)
+        XCTAssertEqual(polySpec["warmup_steps"] as? Int, 1)
+
+        let wrong = try CLI.run(["train", "--config", config.path, "--window", "3", "--output", workDirectory.path])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("scheduler: window applies to mhlr, not to poly"), wrong.stderr)
+    }
+
+    /// With no --output, a run and a bare --resume use the same folder (work_dirs/haarface), with or without --rec.
+    func testBareResumeFindsTheRunItContinues() throws {
+        let arguments = TinyTraining.arguments(output: workDirectory, extra: ["--num-epoch", "1", "--checkpoint-every", "3"])
+        let withoutOutput = Array(arguments.dropLast(arguments.count - arguments.firstIndex(of: "--output")!))
+            + ["--num-epoch", "1", "--checkpoint-every", "3"]
+        let stopped = try CLI.run(withoutOutput, environment: ["HAARFACE_FAULT_NONFINITE_STEP": "7"], directory: workDirectory)
+        XCTAssertNotEqual(stopped.status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("work_dirs/haarface/checkpoint").path))
+        let resumed = try CLI.run(["train", "--resume"], directory: workDirectory)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("work_dirs/haarface/model.safetensors").path))
+    }
+
+    func testBadSettingsAreNamed() throws {
+        let cases: [([String], String)] = [
+            (["--num-workers", "0"], "num_workers: must be at least 1"),
+            (["--batch-sise", "8"], "unknown flag '--batch-sise'"),
+            (["--batch-size", "eight"], "--batch-size: 'eight' is not <int>"),
+            (["--batch-size"], "--batch-size needs a value <int>"),
+            (["--margin-list", "1,0.5"], "margin_list: expected three numbers"),
+            (["--fp16=maybe"], "--fp16: 'maybe' is not true or false"),
+        ]
+        for (flags, message) in cases {
+            let run = try CLI.run(["train", "--output", workDirectory.path] + flags)
+            XCTAssertNotEqual(run.status, 0, "\(flags)")
+            XCTAssertTrue(run.stderr.contains(message), "\(message) in: \(run.stderr)")
+        }
+        let help = try CLI.run(["train", "--help"])
+        XCTAssertTrue(help.stdout.contains("--batch-size <int>") && help.stdout.contains("--val-targets <text,...>"), help.stdout)
+    }
+}
