@@ -49,7 +49,10 @@ public struct Comparison {
         for (index, planned) in plannedRuns.enumerated() {
             let directory = runDirectory(arm: planned.arm, seed: planned.seed)
             var config = try study.config(arm: planned.arm, seed: planned.seed, directory: directory)
-            if config.rec.isEmpty { (config.rec, config.valTargets) = (data.rec, config.valTargets.isEmpty ? data.valTargets : config.valTargets) }
+            if config.rec.isEmpty {
+                config.rec = data.rec
+                if config.valTargets.isEmpty { config.valTargets = data.valTargets }
+            }
             let label = "[\(index + 1)/\(plannedRuns.count)] \(planned.arm.name) seed \(planned.seed)"
             let summaryURL = directory.appendingPathComponent(Trainer.summaryFile)
             if manager.fileExists(atPath: summaryURL.path) {

@@ -114,7 +114,7 @@ public final class Trainer {
 
         let loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
                                           imageHeight: config.imageSize, seed: config.seed,
-                                          workerCount: max(1, config.numWorkers), skipBadImages: config.skipBadImages)
+                                          workerCount: config.numWorkers, skipBadImages: config.skipBadImages)
         loader = try Loader(source: data.source, options: loaderOptions, resumeFrom: restored?.state.loader ?? LoaderState())
         guard loader.batchesPerEpoch > 0 else {
             throw TrainingError(description: "\(data.summary): fewer images than one batch of \(config.batchSize)")
