@@ -276,12 +276,17 @@ extension TrainingConfig {
         return config
     }
 
-    /// Help lines for the flags: `  --batch-size <int>  Images per step ...`.
+    /// Help for the flags: each flag on a line, its help below it, wrapped to fit 80 columns.
     public static var flagHelp: String {
         settings.filter(\.hasFlag).map { setting in
-            let head = "\(setting.flag) \(setting.valueName)".trimmingCharacters(in: .whitespaces)
-            return "  " + head.padding(toLength: max(34, head.count + 2), withPad: " ", startingAt: 0) + setting.help
-                + (setting.onResume == .mayChange ? " (may change on --resume)" : "")
+            let help = setting.help + (setting.onResume == .mayChange ? " May change on --resume." : "")
+            var lines = ["  " + "\(setting.flag) \(setting.valueName)".trimmingCharacters(in: .whitespaces)]
+            var line = "       "
+            for word in help.split(separator: " ") {
+                if line.count + word.count + 1 > 78 { lines.append(line); line = "       " }
+                line += " " + word
+            }
+            return (lines + [line]).joined(separator: "\n")
         }.joined(separator: "\n")
     }
 

@@ -1,6 +1,5 @@
 import FaceData
 import Foundation
-import Yams
 
 /// A comparison of schedules: one model on one data set trained under several arms (each a set of training
 /// settings laid over a common base), each with several seeds. Read from YAML or JSON:
@@ -45,22 +44,7 @@ public struct Study {
 
     /// Reads a study file; every problem names the file and the key.
     public static func load(_ url: URL) throws -> Study {
-        let text: String
-        do {
-            text = try String(contentsOf: url, encoding: .utf8)
-        } catch {
-            throw ConfigError(file: url.path, message: "cannot read the study file")
-        }
-        let object: Any?
-        do {
-            object = url.pathExtension.lowercased() == "json"
-                ? try JSONSerialization.jsonObject(with: Data(text.utf8)) : try Yams.load(yaml: text)
-        } catch {
-            throw ConfigError(file: url.path, message: "not valid YAML or JSON: \(error)")
-        }
-        guard let values = object as? [String: Any] else {
-            throw ConfigError(file: url.path, message: "expected a mapping with base, reference, seeds and arms")
-        }
+        let values = try ConfigError.mapping(in: url, of: "base, reference, seeds and arms")
         return try Study(values: values, source: url.path, directory: url.deletingLastPathComponent())
     }
 

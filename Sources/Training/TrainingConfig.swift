@@ -118,6 +118,19 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
 
     /// The settings a YAML or JSON config file names, parsed but not yet applied (see `applying`).
     public static func fileValues(_ url: URL) throws -> [String: Any] {
+        try ConfigError.mapping(in: url, of: "settings")
+    }
+}
+
+/// A config file or setting that cannot be used: names the file (or "config") and what is wrong.
+public struct ConfigError: Error, CustomStringConvertible {
+    public var file: String
+    public var message: String
+    public var description: String { "\(file): \(message)" }
+
+    /// The top-level mapping of a YAML (.yaml, .yml) or JSON (.json) file: a config's settings, a study.
+    /// `contents` names what it should hold, for the message when it does not.
+    static func mapping(in url: URL, of contents: String) throws -> [String: Any] {
         let text: String
         do {
             text = try String(contentsOf: url, encoding: .utf8)
@@ -132,14 +145,8 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
             throw ConfigError(file: url.path, message: "not valid \(isJSON ? "JSON" : "YAML"): \(error)")
         }
         guard let values = object as? [String: Any] else {
-            throw ConfigError(file: url.path, message: isJSON ? "expected a JSON object of settings" : "expected a YAML mapping of settings")
+            throw ConfigError(file: url.path, message: isJSON ? "expected a JSON object of \(contents)" : "expected a YAML mapping of \(contents)")
         }
         return values
     }
-}
-/// A config file or setting that cannot be used: names the file (or "config") and what is wrong.
-public struct ConfigError: Error, CustomStringConvertible {
-    public var file: String
-    public var message: String
-    public var description: String { "\(file): \(message)" }
 }
