@@ -86,7 +86,8 @@ struct HaarDetector: Equatable, Sendable {
     /// Step 3 of mhlr.md section 1.
     @inline(__always)
     private mutating func decide(response: Double) {
-        guard response < configuration.threshold else {
+        let threshold = configuration.thresholdMode == .rel ? configuration.threshold * (smoothedLoss ?? 0) : configuration.threshold
+        guard response < threshold else {
             stepsBelowThreshold = 0
             decaysInPlateau = 0
             return

@@ -30,11 +30,17 @@ public struct MHLR: LearningRateScheduler, Equatable {
         public var smoothing: Smoothing
         /// A floor that decays never go below; nil means none.
         public var minimumLR: Double?
+        /// `.abs` (the published rule): the response is compared with `threshold` in loss units. `.rel`: with
+        /// `threshold` x the current smoothed loss, so that scaling the loss (the margin scale s, say) scales
+        /// both sides and leaves the decisions unchanged. nil means `.abs`.
+        public var thresholdMode: ReduceLROnPlateau.ThresholdMode?
 
         public init(
             windowSteps: Int, threshold: Double = 0.06, patienceSteps: Int? = nil, decayFactor: Double = 2,
-            restartAfter: Int? = 3, smoothing: Smoothing = .box, minimumLR: Double? = nil
+            restartAfter: Int? = 3, smoothing: Smoothing = .box, minimumLR: Double? = nil,
+            thresholdMode: ReduceLROnPlateau.ThresholdMode? = nil
         ) {
+            self.thresholdMode = thresholdMode
             self.windowSteps = windowSteps
             self.threshold = threshold
             self.patienceSteps = patienceSteps

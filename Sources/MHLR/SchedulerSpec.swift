@@ -95,7 +95,7 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
             ("power", power != nil, [.poly]), ("milestones", milestones != nil, [.multistep]),
             ("milestone_epochs", milestoneEpochs != nil, [.multistep]),
             ("gamma", gamma != nil, [.multistep]), ("factor", factor != nil, [.plateau]),
-            ("threshold_mode", thresholdMode != nil, [.plateau]), ("cooldown", cooldown != nil, [.plateau]),
+            ("threshold_mode", thresholdMode != nil, [.mhlr, .plateau]), ("cooldown", cooldown != nil, [.plateau]),
             ("eps", eps != nil, [.plateau]), ("min_lr", minLR != nil, [.mhlr, .cosine, .plateau]),
         ]
         return table.filter { $0.1 && !$0.2.contains(kind) }.map { ($0.0, $0.2) }
@@ -144,7 +144,8 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
             let configuration = MHLR.Configuration(
                 windowSteps: windowSteps, threshold: threshold ?? 0.06, patienceSteps: patience,
                 decayFactor: decay ?? 2, restartAfter: restart,
-                smoothing: smoothing == .ema ? .exponential(alpha: emaAlpha ?? 0.001) : .box, minimumLR: minLR)
+                smoothing: smoothing == .ema ? .exponential(alpha: emaAlpha ?? 0.001) : .box, minimumLR: minLR,
+                thresholdMode: thresholdMode)
             return .mhlr(try MHLR(baseLR: base, configuration: configuration))
         case .fastface:
             let configuration = FastFace.Configuration(

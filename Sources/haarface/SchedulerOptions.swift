@@ -57,7 +57,7 @@ struct SchedulerOptions: ParsableArguments {
     var gamma: Double?
     @Option(help: "plateau: multiplier on a plateau (default 0.1).")
     var factor: Double?
-    @Option(help: "plateau: rel|abs (default rel).")
+    @Option(help: "mhlr: abs compares the Haar response with --threshold in loss units, rel with --threshold x the smoothed loss (default abs); plateau: rel|abs (default rel).")
     var thresholdMode: ReduceLROnPlateau.ThresholdMode?
     @Option(help: "plateau: steps to wait after a decay (default 0).")
     var cooldown: Int?

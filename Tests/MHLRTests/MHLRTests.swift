@@ -1,4 +1,5 @@
 import XCTest
+import Foundation
 @testable import MHLR
 
 /// MHLR's step semantics on tiny hand-computed cases (mhlr.md section 1).
@@ -9,6 +10,34 @@ final class MHLRTests: XCTestCase {
         return losses.map { loss in
             _ = scheduler.step(loss: loss)
             return (scheduler.smoothedLoss, scheduler.haarResponse)
+        }
+    }
+
+    /// The LR decisions (step, new LR) of `configuration` on `losses`.
+    func decisions(_ configuration: MHLR.Configuration, _ losses: [Double]) throws -> [LearningRateEvent] {
+        var recorder = ScheduleRecorder(try MHLR(baseLR: 0.1, configuration: configuration))
+        for loss in losses { recorder.step(loss: loss) }
+        return recorder.events
+    }
+
+    /// threshold_mode rel compares H with threshold x A, so a loss series scaled by 10 or 0.1 (as a margin scale
+    /// or a loss convention would scale it) gives the same decisions; abs, in loss units, does not.
+    func testRelativeThresholdIsScaleFree() throws {
+        // A loss that falls from 30 towards 10 with +-0.3 of deterministic noise (a 64-bit LCG).
+        var state: UInt64 = 2404
+        let losses = (0..<3000).map { step -> Double in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let noise = (Double(state >> 11) / Double(1 << 53) - 0.5) * 0.6
+            return 10 + 20 * exp(-Double(step) / 400) + noise
+        }
+        let relative = MHLR.Configuration(windowSteps: 40, threshold: 0.002, thresholdMode: .rel)
+        let absolute = MHLR.Configuration(windowSteps: 40, threshold: 0.06)
+        let original = try decisions(relative, losses)
+        XCTAssertGreaterThanOrEqual(original.count, 2, "the series must make the detector act")
+        for factor in [10.0, 0.1] {
+            XCTAssertEqual(try decisions(relative, losses.map { $0 * factor }), original, "rel, x\(factor)")
+            XCTAssertNotEqual(try decisions(absolute, losses.map { $0 * factor }), try decisions(absolute, losses),
+                              "abs, x\(factor)")
         }
     }
 
