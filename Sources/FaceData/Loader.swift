@@ -66,6 +66,9 @@ public struct Batch: Sendable {
 public final class Loader {
     public let options: LoaderOptions
     public let batchesPerEpoch: Int
+
+    /// Whole batches in an epoch of `imageCount` images (drop_last: batches are never partial).
+    public static func batchesPerEpoch(imageCount: Int, batchSize: Int) -> Int { imageCount / batchSize }
     /// The position of the next batch `next()` returns.
     public private(set) var state: LoaderState
     /// Bad images skipped in the epoch of the last batch returned (since that epoch began, or since the
@@ -83,7 +86,7 @@ public final class Loader {
             throw DataFormatError(file: source.count > 0 ? source.describe(0) : "data set",
                                   message: "\(source.count) images cannot fill one batch of \(options.batchSize) (batches are never partial)")
         }
-        let batchesPerEpoch = source.count / options.batchSize
+        let batchesPerEpoch = Self.batchesPerEpoch(imageCount: source.count, batchSize: options.batchSize)
         guard state.epoch >= 0, (0..<batchesPerEpoch).contains(state.batchInEpoch) else {
             throw DataFormatError(file: "loader state", message: "cannot resume at epoch \(state.epoch) batch \(state.batchInEpoch): "
                                       + "an epoch has \(batchesPerEpoch) batches")

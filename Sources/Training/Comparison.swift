@@ -58,7 +58,7 @@ public struct Comparison {
             if manager.fileExists(atPath: summaryURL.path) {
                 // Finished: keep it, if it is the run this study asks for.
                 let saved = try Trainer.savedConfig(in: directory)
-                _ = try TrainingConfig.resumed(saved: saved, requested: try filled(config, saved: saved),
+                _ = try TrainingConfig.resumed(saved: saved, requested: try filled(config, arm: planned.arm, saved: saved),
                                                checkpoint: directory.path)
                 report("\(label): finished before, kept")
                 continue
@@ -67,11 +67,11 @@ public struct Comparison {
             options.echoLog = false
             if CheckpointStore(directory: directory).latest() != nil {
                 options.resume = true
-                config = try filled(config, saved: try Trainer.savedConfig(in: directory))
+                config = try filled(config, arm: planned.arm, saved: try Trainer.savedConfig(in: directory))
                 report("\(label): resuming from its checkpoint")
             } else {
                 try? manager.removeItem(at: directory)   // a run killed before its first checkpoint starts again
-                config = try filled(config, saved: nil)
+                config = try filled(config, arm: planned.arm, saved: nil)
             }
             let runStart = Trainer.now()
             let summary = try Trainer(config: config, synthetic: study.synthetic, options: options).run()
@@ -92,25 +92,20 @@ public struct Comparison {
     }
 
     /// Sets what the study leaves to compare: `verbose` and `checkpoint_every` at a sixth of the run, unless
-    /// the arm or base set them. A resumed run takes them from its checkpoint.
-    private func filled(_ config: TrainingConfig, saved: TrainingConfig?) throws -> TrainingConfig {
+    /// the arm or the base sets them. A resumed run takes them from its checkpoint.
+    private func filled(_ config: TrainingConfig, arm: Study.Arm, saved: TrainingConfig?) throws -> TrainingConfig {
         var config = config
-        let defaults = TrainingConfig()
+        let setsVerbose = study.sets("verbose", in: arm), setsCheckpoints = study.sets("checkpoint_every", in: arm)
         if let saved {
-            if config.verbose == defaults.verbose { config.verbose = saved.verbose }
-            if config.checkpointEvery == defaults.checkpointEvery { config.checkpointEvery = saved.checkpointEvery }
+            if !setsVerbose { config.verbose = saved.verbose }
+            if !setsCheckpoints { config.checkpointEvery = saved.checkpointEvery }
             return config
         }
-        let steps = try plannedSteps(config)
-        if config.verbose == defaults.verbose { config.verbose = max(1, (steps + Self.verificationsPerRun - 1) / Self.verificationsPerRun) }
-        if config.checkpointEvery == defaults.checkpointEvery { config.checkpointEvery = max(1, steps / Self.checkpointsPerRun) }
-        return config
-    }
-
-    /// The run's total steps, as the trainer counts them (whole batches per epoch x epochs).
-    private func plannedSteps(_ config: TrainingConfig) throws -> Int {
         let data = try TrainingData.resolve(config, synthetic: study.synthetic, outputDirectory: output) { _ in }
-        return data.source.count / config.batchSize * config.numEpoch
+        let steps = Loader.batchesPerEpoch(imageCount: data.source.count, batchSize: config.batchSize) * config.numEpoch
+        if !setsVerbose { config.verbose = max(1, (steps + Self.verificationsPerRun - 1) / Self.verificationsPerRun) }
+        if !setsCheckpoints { config.checkpointEvery = max(1, steps / Self.checkpointsPerRun) }
+        return config
     }
 
     /// The synthetic set every run shares when the base names no data: generated once into `<output>/data`.

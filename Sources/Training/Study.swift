@@ -27,6 +27,8 @@ public struct Study {
     public var arms: [Arm]
     /// The synthetic set generated for the runs when the base names no data.
     public var synthetic: SynthConfig
+    /// The settings the base names (the others keep their defaults, or the study's choice).
+    public var baseKeys: Set<String>
 
     static let keys = ["base", "reference", "seeds", "arms", "synthetic"]
     /// Settings the study sets itself for every run.
@@ -41,6 +43,9 @@ public struct Study {
     }
 
     public func arm(named name: String) -> Arm? { arms.first { $0.name == name } }
+
+    /// Whether the base or `arm` sets `key` (a setting the study otherwise chooses, such as `verbose`).
+    public func sets(_ key: String, in arm: Arm) -> Bool { baseKeys.contains(key) || arm.overrides[key] != nil }
 
     /// Reads a study file; every problem names the file and the key.
     public static func load(_ url: URL) throws -> Study {
@@ -68,6 +73,7 @@ public struct Study {
         }
         for (key, why) in Self.ownedSettings where baseValues[key] != nil { throw fail("base: '\(key)' is set by the study: \(why)") }
         base = try TrainingConfig().applying(baseValues, source: baseSource)
+        baseKeys = Set(baseValues.keys)
 
         guard let armValues = values["arms"] as? [Any], !armValues.isEmpty else {
             throw fail("arms: expected a list of arms, each a mapping with a name and training settings")
