@@ -7,6 +7,7 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
     case cosine(CosineAnnealingLR)
     case plateau(ReduceLROnPlateau)
     case constant(ConstantLR)
+    case wsd(WarmupStableDecay)
 
     /// The wrapped scheduler.
     public var base: any LearningRateScheduler {
@@ -18,6 +19,7 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         case .cosine(let s): return s
         case .plateau(let s): return s
         case .constant(let s): return s
+        case .wsd(let s): return s
         }
     }
 
@@ -31,6 +33,7 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         case .cosine(let s): return s.learningRate
         case .plateau(let s): return s.learningRate
         case .constant(let s): return s.learningRate
+        case .wsd(let s): return s.learningRate
         }
     }
 
@@ -43,6 +46,7 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         case .cosine(let s): return s.stepsFed
         case .plateau(let s): return s.stepsFed
         case .constant(let s): return s.stepsFed
+        case .wsd(let s): return s.stepsFed
         }
     }
 
@@ -55,6 +59,23 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         case .cosine(let s): return s.nonFiniteLosses
         case .plateau(let s): return s.nonFiniteLosses
         case .constant(let s): return s.nonFiniteLosses
+        case .wsd(let s): return s.nonFiniteLosses
+        }
+    }
+
+    /// Whether the scheduler asks the trainer to end the run now (MHLR's `stop_after_decays`).
+    public var stopRequested: Bool {
+        if case .mhlr(let s) = self { return s.stopRequested }
+        return false
+    }
+
+    public mutating func noteEpochBoundary() {
+        switch consume self {
+        case .mhlr(var s):
+            s.noteEpochBoundary()
+            self = .mhlr(s)
+        case let other:
+            self = other
         }
     }
 
@@ -84,6 +105,9 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
         case .constant(var s):
             learningRate = s.step(loss: loss)
             self = .constant(s)
+        case .wsd(var s):
+            learningRate = s.step(loss: loss)
+            self = .wsd(s)
         }
         return learningRate
     }
@@ -92,7 +116,7 @@ public enum AnyScheduler: LearningRateScheduler, Equatable {
 extension AnyScheduler {
     /// The stored name of each case, as in `{"kind": "mhlr", "scheduler": {...}}`.
     public enum Kind: String, Codable, CaseIterable, Sendable {
-        case mhlr, fastFace, polynomial, multiStep, cosine, plateau, constant
+        case mhlr, fastFace, polynomial, multiStep, cosine, plateau, constant, wsd
     }
 
     public var kind: Kind {
@@ -104,6 +128,7 @@ extension AnyScheduler {
         case .cosine: return .cosine
         case .plateau: return .plateau
         case .constant: return .constant
+        case .wsd: return .wsd
         }
     }
 
@@ -119,6 +144,7 @@ extension AnyScheduler {
         case .cosine: self = .cosine(try container.decode(CosineAnnealingLR.self, forKey: .scheduler))
         case .plateau: self = .plateau(try container.decode(ReduceLROnPlateau.self, forKey: .scheduler))
         case .constant: self = .constant(try container.decode(ConstantLR.self, forKey: .scheduler))
+        case .wsd: self = .wsd(try container.decode(WarmupStableDecay.self, forKey: .scheduler))
         }
     }
 
@@ -133,6 +159,7 @@ extension AnyScheduler {
         case .cosine(let s): try container.encode(s, forKey: .scheduler)
         case .plateau(let s): try container.encode(s, forKey: .scheduler)
         case .constant(let s): try container.encode(s, forKey: .scheduler)
+        case .wsd(let s): try container.encode(s, forKey: .scheduler)
         }
     }
 }

@@ -14,6 +14,12 @@ struct HaarDetector: Equatable, Sendable {
     private(set) var stepsBelowThreshold = 0
     /// Decays since the plateau began ("w" in mhlr.md); reset by a restart or a response above threshold.
     private(set) var decaysInPlateau = 0
+    /// Decays over the whole run (restarts not counted).
+    private(set) var decays = 0
+    /// Set once the run should stop (`stopAfterDecays`): the step after which the detector asked.
+    private(set) var stopStep: Int?
+    /// Losses still to feed before responses count again, after an epoch boundary.
+    private(set) var holdRemaining = 0
 
     /// i: how many finite losses have been fed.
     private var finiteLosses = 0
@@ -35,12 +41,14 @@ struct HaarDetector: Equatable, Sendable {
 
     mutating func step(loss: Double) -> Double {
         stepsFed += 1
+        guard stopStep == nil else { return learningRate }
         guard loss.isFinite else {
             nonFiniteLosses += 1
             return learningRate
         }
         let index = finiteLosses
         finiteLosses += 1
+        defer { if holdRemaining > 0 { holdRemaining -= 1 } }
         let windowSteps = configuration.windowSteps
 
         // S_index, when defined; only S_k with k >= m enter the Haar window, for both smoothings,
@@ -70,7 +78,7 @@ struct HaarDetector: Equatable, Sendable {
             let response = ((olderHalfSum.high - newerHalfSum.high) + (olderHalfSum.low - newerHalfSum.low))
                 / Double(windowSteps)
             haarResponse = response
-            decide(response: response)
+            if holdRemaining == 0 { decide(response: response) }
             // Slide: S_{i-m} leaves the older half, S_{i-m+half} moves to it from the newer half, S_i joins.
             let crossing = smoothedWindow[half]
             let leaving = smoothedWindow.push(smoothed)!
@@ -81,6 +89,10 @@ struct HaarDetector: Equatable, Sendable {
             smoothedWindow.push(smoothed)
         }
         return learningRate
+    }
+
+    mutating func noteEpochBoundary() {
+        holdRemaining = configuration.boundaryHoldSteps ?? 0
     }
 
     /// Step 3 of mhlr.md section 1.
@@ -94,6 +106,10 @@ struct HaarDetector: Equatable, Sendable {
         }
         stepsBelowThreshold += 1
         guard stepsBelowThreshold > configuration.resolvedPatienceSteps else { return }
+        if let stopAfterDecays = configuration.stopAfterDecays, decays >= stopAfterDecays {
+            stopStep = stepsFed
+            return
+        }
         stepsBelowThreshold = 0
         decaysInPlateau += 1
         let decayFactor = configuration.decayFactor
@@ -102,6 +118,7 @@ struct HaarDetector: Equatable, Sendable {
             decaysInPlateau = 0
         } else {
             learningRate = max(learningRate / decayFactor, configuration.minimumLR ?? 0)
+            decays += 1
         }
     }
 }
@@ -109,7 +126,7 @@ struct HaarDetector: Equatable, Sendable {
 extension HaarDetector: Codable {
     private enum CodingKeys: String, CodingKey {
         case baseLR, configuration, learningRate, stepsFed, nonFiniteLosses, smoothedLoss, haarResponse
-        case stepsBelowThreshold, decaysInPlateau, finiteLosses, lossWindow, lossSum, smoothedWindow
+        case stepsBelowThreshold, decaysInPlateau, decays, stopStep, holdRemaining, finiteLosses, lossWindow, lossSum, smoothedWindow
         case olderHalfSum, newerHalfSum
     }
 
@@ -126,6 +143,10 @@ extension HaarDetector: Codable {
         haarResponse = try container.decodeIfPresent(Double.self, forKey: .haarResponse)
         stepsBelowThreshold = try container.decode(Int.self, forKey: .stepsBelowThreshold)
         decaysInPlateau = try container.decode(Int.self, forKey: .decaysInPlateau)
+        // Absent from states saved before auto-stop existed (such runs never stop early).
+        decays = try container.decodeIfPresent(Int.self, forKey: .decays) ?? 0
+        stopStep = try container.decodeIfPresent(Int.self, forKey: .stopStep)
+        holdRemaining = try container.decodeIfPresent(Int.self, forKey: .holdRemaining) ?? 0
         finiteLosses = try container.decode(Int.self, forKey: .finiteLosses)
         lossWindow = try container.decodeIfPresent(RingBuffer.self, forKey: .lossWindow)
         lossSum = try container.decode(CompensatedSum.self, forKey: .lossSum)
@@ -152,6 +173,9 @@ extension HaarDetector: Codable {
         try container.encodeIfPresent(haarResponse, forKey: .haarResponse)
         try container.encode(stepsBelowThreshold, forKey: .stepsBelowThreshold)
         try container.encode(decaysInPlateau, forKey: .decaysInPlateau)
+        try container.encode(decays, forKey: .decays)
+        try container.encodeIfPresent(stopStep, forKey: .stopStep)
+        try container.encode(holdRemaining, forKey: .holdRemaining)
         try container.encode(finiteLosses, forKey: .finiteLosses)
         try container.encodeIfPresent(lossWindow, forKey: .lossWindow)
         try container.encode(lossSum, forKey: .lossSum)

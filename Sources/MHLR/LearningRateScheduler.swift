@@ -15,6 +15,13 @@ public protocol LearningRateScheduler: Codable, Sendable {
     var nonFiniteLosses: Int { get }
     /// Feeds the loss of the step just run; returns the learning rate for the next step.
     mutating func step(loss: Double) -> Double
+    /// Tells the scheduler that the next loss is the first of a new epoch (the trainer's signal; a replay's
+    /// from the log's epoch column). Only MHLR with `boundaryHoldSteps` acts on it.
+    mutating func noteEpochBoundary()
+}
+
+extension LearningRateScheduler {
+    public mutating func noteEpochBoundary() {}
 }
 
 /// Which way a learning-rate change went.

@@ -34,13 +34,22 @@ public struct MHLR: LearningRateScheduler, Equatable {
         /// `threshold` x the current smoothed loss, so that scaling the loss (the margin scale s, say) scales
         /// both sides and leaves the decisions unchanged. nil means `.abs`.
         public var thresholdMode: ReduceLROnPlateau.ThresholdMode?
+        /// K: once the LR has been decayed K times, the next decision (the loss stayed on a plateau for the
+        /// patience at the last LR) asks the trainer to stop instead of decaying (`stopRequested`); nil: never.
+        public var stopAfterDecays: Int?
+        /// After each epoch boundary (`noteEpochBoundary`), this many losses leave the plateau count as it is
+        /// (neither counted nor reset): the drop a repeated epoch brings is not read as progress. nil: off.
+        public var boundaryHoldSteps: Int?
 
         public init(
             windowSteps: Int, threshold: Double = 0.06, patienceSteps: Int? = nil, decayFactor: Double = 2,
             restartAfter: Int? = 3, smoothing: Smoothing = .box, minimumLR: Double? = nil,
-            thresholdMode: ReduceLROnPlateau.ThresholdMode? = nil
+            thresholdMode: ReduceLROnPlateau.ThresholdMode? = nil, stopAfterDecays: Int? = nil,
+            boundaryHoldSteps: Int? = nil
         ) {
+            self.boundaryHoldSteps = boundaryHoldSteps
             self.thresholdMode = thresholdMode
+            self.stopAfterDecays = stopAfterDecays
             self.windowSteps = windowSteps
             self.threshold = threshold
             self.patienceSteps = patienceSteps
@@ -68,6 +77,8 @@ public struct MHLR: LearningRateScheduler, Equatable {
             if let restartAfter { try ParameterChecks.atLeast(restartAfter, 1, "restartAfter") }
             if case .exponential(let alpha) = smoothing { try ParameterChecks.unitWeight(alpha, "smoothing.alpha") }
             if let minimumLR { try ParameterChecks.floor(minimumLR, baseLR: baseLR, "minimumLR") }
+            if let stopAfterDecays { try ParameterChecks.atLeast(stopAfterDecays, 0, "stopAfterDecays") }
+            if let boundaryHoldSteps { try ParameterChecks.atLeast(boundaryHoldSteps, 0, "boundaryHoldSteps") }
         }
     }
 
@@ -94,10 +105,22 @@ public struct MHLR: LearningRateScheduler, Equatable {
     public var stepsBelowThreshold: Int { box.read { $0.stepsBelowThreshold } }
     /// Decays since the plateau began ("w" in mhlr.md); reset by a restart or a response above threshold.
     public var decaysInPlateau: Int { box.read { $0.decaysInPlateau } }
+    /// Decays over the whole run (restarts not counted).
+    public var decays: Int { box.read { $0.decays } }
+    /// The step (1-based) after which the detector asked to stop (`Configuration.stopAfterDecays`); nil until
+    /// then. From then on the LR and the detector stay as they were.
+    public var stopStep: Int? { box.read { $0.stopStep } }
+    public var stopRequested: Bool { stopStep != nil }
 
     public mutating func step(loss: Double) -> Double {
         if !isKnownUniquelyReferenced(&box) { box = .make(box.read { copy $0 }) }
         return box.mutate { $0.step(loss: loss) }
+    }
+
+    public mutating func noteEpochBoundary() {
+        guard configuration.boundaryHoldSteps != nil else { return }
+        if !isKnownUniquelyReferenced(&box) { box = .make(box.read { copy $0 }) }
+        box.mutate { $0.noteEpochBoundary() }
     }
 
     public static func == (lhs: MHLR, rhs: MHLR) -> Bool {

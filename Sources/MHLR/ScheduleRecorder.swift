@@ -19,6 +19,8 @@ public struct ScheduleRecorder<Scheduler: LearningRateScheduler>: Codable, Senda
         }
         return newLR
     }
+
+    public mutating func noteEpochBoundary() { scheduler.noteEpochBoundary() }
 }
 
 extension ScheduleRecorder: Equatable where Scheduler: Equatable {}

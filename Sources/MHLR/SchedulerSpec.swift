@@ -3,7 +3,7 @@
 /// (`name: mhlr`, `window: 4000`, `restart_after: none`), so a trainer's YAML or JSON config can hold one.
 public struct SchedulerSpec: Codable, Equatable, Sendable {
     public enum Kind: String, Codable, CaseIterable, Sendable {
-        case mhlr, fastface, poly, multistep, cosine, plateau, constant
+        case mhlr, fastface, poly, multistep, cosine, plateau, constant, wsd
     }
 
     /// MHLR's restart rule: after this many consecutive decays of one plateau, or never.
@@ -42,8 +42,16 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
     // MHLR
     public var window: Int?
     public var windowFraction: Double?
+    /// mhlr: the window in epochs, for a trainer that knows its steps per epoch (`resolvingEpochs`).
+    public var windowEpochs: Double?
     public var threshold: Double?
     public var patience: Int?
+    /// mhlr: the patience in epochs (`resolvingEpochs`).
+    public var patienceEpochs: Double?
+    /// mhlr: end the run at the first plateau after this many decays (num_epoch becomes a ceiling).
+    public var stopAfterDecays: Int?
+    /// mhlr: after each epoch boundary, this many steps neither count towards a plateau nor reset it.
+    public var boundaryHold: Int?
     public var decay: Double?
     public var restartAfter: RestartAfter?
     public var smoothing: Smoothing?
@@ -66,6 +74,10 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
     public var cooldown: Int?
     public var eps: Double?
     public var minLR: Double?
+    // WSD
+    /// The share of the run the cool-down takes (default 0.2).
+    public var cooldownFraction: Double?
+    public var cooldownShape: WarmupStableDecay.CooldownShape?
 
     public init(kind: Kind = .mhlr) {
         self.kind = kind
@@ -76,7 +88,9 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
         case threshold, patience, decay, restartAfter = "restart_after", smoothing, emaAlpha = "ema_alpha"
         case alpha, beta, tolerance, maxHalvings = "max_halvings", startup, warmupSteps = "warmup_steps", power
         case milestones, milestoneEpochs = "milestone_epochs", gamma, factor, thresholdMode = "threshold_mode", cooldown, eps
-        case minLR = "min_lr"
+        case windowEpochs = "window_epochs", patienceEpochs = "patience_epochs", stopAfterDecays = "stop_after_decays"
+        case boundaryHold = "boundary_hold"
+        case minLR = "min_lr", cooldownFraction = "cooldown_fraction", cooldownShape = "cooldown_shape"
     }
 
     /// The parameters' snake_case names, as config files give them.
@@ -86,19 +100,55 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
     public var inapplicableParameters: [(name: String, appliesTo: [Kind])] {
         let table: [(String, Bool, [Kind])] = [
             ("window", window != nil, [.mhlr]), ("window_fraction", windowFraction != nil, [.mhlr]),
+            ("window_epochs", windowEpochs != nil, [.mhlr]), ("patience_epochs", patienceEpochs != nil, [.mhlr]),
+            ("stop_after_decays", stopAfterDecays != nil, [.mhlr]), ("boundary_hold", boundaryHold != nil, [.mhlr]),
             ("threshold", threshold != nil, [.mhlr, .fastface, .plateau]), ("patience", patience != nil, [.mhlr, .plateau]),
             ("decay", decay != nil, [.mhlr, .fastface]), ("restart_after", restartAfter != nil, [.mhlr]),
             ("smoothing", smoothing != nil, [.mhlr]), ("ema_alpha", emaAlpha != nil, [.mhlr]),
             ("alpha", alpha != nil, [.fastface]), ("beta", beta != nil, [.fastface]),
             ("tolerance", tolerance != nil, [.fastface]), ("max_halvings", maxHalvings != nil, [.fastface]),
-            ("startup", startup != nil, [.fastface]), ("warmup_steps", warmupSteps != nil, [.poly, .cosine]),
+            ("startup", startup != nil, [.fastface]), ("warmup_steps", warmupSteps != nil, [.poly, .cosine, .wsd, .constant]),
             ("power", power != nil, [.poly]), ("milestones", milestones != nil, [.multistep]),
             ("milestone_epochs", milestoneEpochs != nil, [.multistep]),
             ("gamma", gamma != nil, [.multistep]), ("factor", factor != nil, [.plateau]),
             ("threshold_mode", thresholdMode != nil, [.mhlr, .plateau]), ("cooldown", cooldown != nil, [.plateau]),
-            ("eps", eps != nil, [.plateau]), ("min_lr", minLR != nil, [.mhlr, .cosine, .plateau]),
+            ("eps", eps != nil, [.plateau]), ("min_lr", minLR != nil, [.mhlr, .cosine, .plateau, .wsd]),
+            ("cooldown_fraction", cooldownFraction != nil, [.wsd]), ("cooldown_shape", cooldownShape != nil, [.wsd]),
         ]
         return table.filter { $0.1 && !$0.2.contains(kind) }.map { ($0.0, $0.2) }
+    }
+
+    /// The spec with the parameters given in epochs (`window_epochs`, `patience_epochs`, `milestone_epochs`)
+    /// converted to steps, rounded: what a trainer, which knows its steps per epoch, builds from.
+    public func resolvingEpochs(stepsPerEpoch: Int) throws -> SchedulerSpec {
+        var spec = self
+        let perEpoch = Double(stepsPerEpoch)
+        func steps(_ epochs: Double) -> Int { Int((epochs * perEpoch).rounded()) }
+        if let windowEpochs {
+            guard window == nil, windowFraction == nil else {
+                throw SchedulerParameterError(parameter: "window_epochs", value: "\(windowEpochs)",
+                                              requirement: "give one of window, window_fraction and window_epochs")
+            }
+            spec.window = steps(windowEpochs)
+            spec.windowEpochs = nil
+        }
+        if let patienceEpochs {
+            guard patience == nil else {
+                throw SchedulerParameterError(parameter: "patience_epochs", value: "\(patienceEpochs)",
+                                              requirement: "give patience or patience_epochs, not both")
+            }
+            spec.patience = steps(patienceEpochs)
+            spec.patienceEpochs = nil
+        }
+        if let milestoneEpochs {
+            guard milestones == nil else {
+                throw SchedulerParameterError(parameter: "milestone_epochs", value: "\(milestoneEpochs)",
+                                              requirement: "give milestones or milestone_epochs, not both")
+            }
+            spec.milestones = milestoneEpochs.map(steps)
+            spec.milestoneEpochs = nil
+        }
+        return spec
     }
 
     /// Builds the scheduler. `defaultTotalSteps` and `defaultBaseLR` fill `totalSteps` and `baseLR` when unset
@@ -110,6 +160,10 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
         }
         if window != nil && windowFraction != nil {
             throw SchedulerParameterError(parameter: "window", value: "\(window!)", requirement: "give window or window_fraction, not both")
+        }
+        for (name, value) in [("window_epochs", windowEpochs), ("patience_epochs", patienceEpochs)] where value != nil {
+            throw SchedulerParameterError(parameter: name, value: "set",
+                                          requirement: "needs a trainer, which knows the steps per epoch; give it in steps")
         }
         if emaAlpha != nil && smoothing != .ema {
             throw SchedulerParameterError(parameter: "ema_alpha", value: "\(emaAlpha!)", requirement: "needs smoothing ema")
@@ -145,7 +199,8 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
                 windowSteps: windowSteps, threshold: threshold ?? 0.06, patienceSteps: patience,
                 decayFactor: decay ?? 2, restartAfter: restart,
                 smoothing: smoothing == .ema ? .exponential(alpha: emaAlpha ?? 0.001) : .box, minimumLR: minLR,
-                thresholdMode: thresholdMode)
+                thresholdMode: thresholdMode, stopAfterDecays: stopAfterDecays,
+                boundaryHoldSteps: boundaryHold)
             return .mhlr(try MHLR(baseLR: base, configuration: configuration))
         case .fastface:
             let configuration = FastFace.Configuration(
@@ -173,7 +228,11 @@ public struct SchedulerSpec: Codable, Equatable, Sendable {
                 baseLR: base, factor: factor ?? 0.1, patience: patience ?? 10, threshold: threshold ?? 1e-4,
                 thresholdMode: thresholdMode ?? .rel, cooldown: cooldown ?? 0, minimumLR: minLR ?? 0, eps: eps ?? 1e-8))
         case .constant:
-            return .constant(try ConstantLR(baseLR: base))
+            return .constant(try ConstantLR(baseLR: base, warmupSteps: warmupSteps ?? 0))
+        case .wsd:
+            return .wsd(try WarmupStableDecay(
+                baseLR: base, totalSteps: try requireTotal("wsd"), warmupSteps: warmupSteps ?? 0,
+                cooldownFraction: cooldownFraction ?? 0.2, cooldownShape: cooldownShape ?? .linear, minimumLR: minLR ?? 0))
         }
     }
 }

@@ -7,11 +7,14 @@ public struct LoggedLoss: Equatable, Sendable {
     public var loss: Double
     /// The learning rate the log reports for this line, where it reports one.
     public var learningRate: Double?
+    /// The epoch the log reports for this line (arcface_torch's `Epoch: N`, a CSV's `epoch` column).
+    public var epoch: Int?
 
-    public init(step: Int, loss: Double, learningRate: Double? = nil) {
+    public init(step: Int, loss: Double, learningRate: Double? = nil, epoch: Int? = nil) {
         self.step = step
         self.loss = loss
         self.learningRate = learningRate
+        self.epoch = epoch
     }
 }
 
@@ -73,6 +76,23 @@ public struct TrainingLog: Sendable {
             throw TrainingLogError(source: source, line: nil, reason: "no losses found: expected \(expected)")
         }
         self.init(source: source, format: parsed.format, entries: parsed.entries)
+    }
+
+    /// Calls `startsEpoch(step)` before the first step of every line whose epoch differs from the previous
+    /// line's (at the interval's first step: a log that is not per step does not say where in the interval the
+    /// boundary fell), then `body(step, loss)` for every step as `forEachStep` does.
+    public func forEachStep(startingEpoch startsEpoch: (_ step: Int) throws -> Void,
+                            _ body: (_ step: Int, _ loss: Double) throws -> Void) rethrows {
+        var step = 0
+        var epoch = entries.first?.epoch
+        for entry in entries {
+            if let next = entry.epoch, let current = epoch, next != current { try startsEpoch(step + 1) }
+            epoch = entry.epoch ?? epoch
+            while step < entry.step {
+                step += 1
+                try body(step, entry.loss)
+            }
+        }
     }
 
     /// Calls `body(step, loss)` for every step from 1 to `lastStep`, each logged mean repeated for every
@@ -148,11 +168,12 @@ private struct LogScanner {
                 throw error(line, "expected a positive whole number after 'Global Step:'")
             }
             let learningRate = find("LearningRate ", in: line).flatMap { number(after: $0, in: line) }
+            let epoch = find("Epoch: ", in: line).flatMap { number(after: $0, in: line) }.flatMap { Int(exactly: $0) }
             if let last = entries.last, step <= last.step {
                 throw error(line, "step \(step) does not come after step \(last.step) of line \(previousLine)"
                     + " (a log holding several runs? keep one run per file)")
             }
-            entries.append(LoggedLoss(step: step, loss: loss, learningRate: learningRate))
+            entries.append(LoggedLoss(step: step, loss: loss, learningRate: learningRate, epoch: epoch))
             previousLine = line.number
         }
         return entries
@@ -165,6 +186,7 @@ private struct LogScanner {
         var loss: Int
         var step: Int?
         var learningRate: Int?
+        var epoch: Int?
     }
 
     /// The header's columns, if this line is a CSV header with a `loss` column.
@@ -175,7 +197,8 @@ private struct LogScanner {
         }
         guard let loss = names.firstIndex(of: "loss") else { return nil }
         return Columns(count: names.count, loss: loss, step: names.firstIndex(of: "step"),
-                       learningRate: names.firstIndex(of: "lr") ?? names.firstIndex(of: "learning_rate"))
+                       learningRate: names.firstIndex(of: "lr") ?? names.firstIndex(of: "learning_rate"),
+                       epoch: names.firstIndex(of: "epoch"))
     }
 
     private func parseCSV(columns: Columns, lines: inout LineIterator) throws -> [LoggedLoss] {
@@ -202,7 +225,8 @@ private struct LogScanner {
                 step = whole
             }
             let learningRate = columns.learningRate.flatMap { wholeNumber(cells[$0]) }
-            entries.append(LoggedLoss(step: step, loss: loss, learningRate: learningRate))
+            let epoch = columns.epoch.flatMap { wholeNumber(cells[$0]) }.flatMap { Int(exactly: $0) }
+            entries.append(LoggedLoss(step: step, loss: loss, learningRate: learningRate, epoch: epoch))
         }
         return entries
     }

@@ -77,7 +77,7 @@ public final class BatchNorm: Module, UnaryLayer {
     public let runningVar: Buffer
     public let numBatchesTracked: BatchCounter
     public let epsilon: Float
-    public let momentum: Float
+    public var momentum: Float
 
     public init(name: String, channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1,
                 frozenWeight: Bool = false, initializer: Initializer) {

@@ -10,7 +10,8 @@ public struct RunRecord: Codable {
     public var seed: UInt64
     public var network: String
     public var scheduler: String
-    public var epochs: Int
+    /// Epochs trained (below the arm's num_epoch when its scheduler ended the run).
+    public var epochs: Double
     public var steps: Int
     public var trainingSeconds: Double
     public var verificationSeconds: Double
@@ -76,7 +77,8 @@ public struct RunRecord: Codable {
 public struct ComparisonResult: Codable {
     public struct ArmRow: Codable {
         public var name: String
-        public var epochs: Int
+        /// Means over seeds (they differ between seeds when the scheduler chooses when to stop).
+        public var epochs: Double
         public var steps: Int
         public var seeds: Int
         public var trainingSeconds: Double
@@ -125,7 +127,7 @@ public struct ComparisonResult: Codable {
             let accuracies = own.map(\.finalAccuracy)
             let tars = own.compactMap(\.finalTARAtFAR1e3), decisions = own.compactMap(\.decisions)
             return ArmRow(
-                name: arm.name, epochs: own.first?.epochs ?? 0, steps: own.first?.steps ?? 0, seeds: own.count,
+                name: arm.name, epochs: own.map(\.epochs).mean, steps: Int(own.map { Double($0.steps) }.mean.rounded()), seeds: own.count,
                 trainingSeconds: own.map(\.trainingSeconds).mean, verificationSeconds: own.map(\.verificationSeconds).mean,
                 timeRatio: own.map(\.trainingSeconds).mean / referenceSeconds,
                 imageRatio: own.map { Double($0.trainingImages) }.mean / referenceImages,
@@ -168,7 +170,7 @@ public struct ComparisonResult: Codable {
             let tar = row.tarAtFAR1e3Mean.map { String(format: "%.2f", 100 * $0) } ?? "-"
             let decisions = row.decisionsMean.map { String(format: "%.1f", $0) } ?? "fixed"
             let speed = String(format: "%.1f", row.medianImagesPerSecond) + (row.slowOrFastSeeds.isEmpty ? "" : " (!)")
-            text += String(format: "| %@ | %d | %d | %.1f | %.1f | %.2f | %.2f | %.2f +- %.2f | %.2f | %@ | %@ | %@ |\n",
+            text += String(format: "| %@ | %.3g | %d | %.1f | %.1f | %.2f | %.2f | %.2f +- %.2f | %.2f | %@ | %@ | %@ |\n",
                            row.name, row.epochs, row.steps, row.trainingSeconds, row.verificationSeconds, row.timeRatio,
                            row.imageRatio, 100 * row.accuracyMean, 100 * row.accuracyStandardDeviation,
                            100 * row.bestAccuracyMean, tar, decisions, speed)
@@ -181,10 +183,10 @@ public struct ComparisonResult: Codable {
                 + flagged.map { String(format: "%@ seed %llu (%.1f images/s)", $0.arm, $0.seed, $0.medianImagesPerSecond) }
                     .joined(separator: ", ") + ".\n"
         }
-        text += "\n## Runs\n\n| arm | seed | steps | training s | images/s | final accuracy (%) | best (%) | LR decisions |\n"
-            + "|---|---|---|---|---|---|---|---|\n"
+        text += "\n## Runs\n\n| arm | seed | epochs | steps | training s | images/s | final accuracy (%) | best (%) | LR decisions |\n"
+            + "|---|---|---|---|---|---|---|---|---|\n"
         for run in runs {
-            text += String(format: "| %@ | %llu | %d | %.1f | %.1f | %.2f | %.2f | %@ |\n", run.arm, run.seed, run.steps,
+            text += String(format: "| %@ | %llu | %.3g | %d | %.1f | %.1f | %.2f | %.2f | %@ |\n", run.arm, run.seed, run.epochs, run.steps,
                            run.trainingSeconds, run.medianImagesPerSecond, 100 * run.finalAccuracy, 100 * run.bestAccuracy,
                            run.decisions.map(String.init) ?? "fixed")
         }

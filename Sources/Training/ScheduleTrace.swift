@@ -56,6 +56,7 @@ extension AnyScheduler {
         case .cosine: return "cosine"
         case .plateau: return "plateau"
         case .constant: return "constant"
+        case .wsd: return "wsd"
         }
     }
 

@@ -168,7 +168,7 @@ extension SchedulerSpec: SettingValue {
     }
 
     /// The spec with `overrides` (snake_case parameter names) applied as `fromSettingValue` describes.
-    func applying(_ overrides: [String: Any]) throws -> SchedulerSpec {
+    public func applying(_ overrides: [String: Any]) throws -> SchedulerSpec {
         let known = Set(Self.parameterNames)
         if let unknown = overrides.keys.sorted().first(where: { !known.contains($0) }) {
             throw SettingTypeError(expected: "a scheduler parameter (\(known.sorted().joined(separator: ", ")))",

@@ -13,7 +13,10 @@ public struct TrainingError: Error, CustomStringConvertible {
 /// What a finished (or stopped) run measured.
 public struct TrainingSummary: Codable, Sendable {
     public var steps: Int
-    public var epochs: Int
+    /// Epochs trained: steps over steps per epoch (below num_epoch when the scheduler ended the run).
+    public var epochs: Double
+    /// Why the run ended before num_epoch (the scheduler asked); nil when it ran to the end.
+    public var stopReason: String?
     public var imagesPerSecond: Double
     /// Share of the step's wall time spent outside forward, backward and the optimiser (data, loss
     /// read-back, scheduler, logging).
@@ -53,9 +56,10 @@ public final class Trainer {
     private let data: TrainingData
     private let backbone: any UnaryLayer
     private let head: PartialFC
-    private let optimizer: SGD
+    private let optimizer: any Optimizer
     private let update: GradientAccumulation
     private let loader: Loader
+    private let loaderOptions: LoaderOptions
     private let log: ArcfaceLog
     private let metrics: MetricsFile
     private let checkpoints: CheckpointStore
@@ -102,17 +106,11 @@ public final class Trainer {
                                     derivative: config.exactMarginGradient ? .exact : .constantShift)
         head = try PartialFC(margin: margin, embeddingSize: config.embeddingSize, classCount: data.source.classCount,
                              sampleRate: config.sampleRate, seed: config.seed &+ 1)
-        let groups = [
-            SGD.ParameterGroup(parameters: backbone.trainableParameters, learningRate: Float(config.lr),
-                               momentum: Float(config.momentum), weightDecay: Float(config.weightDecay)),
-            SGD.ParameterGroup(parameters: [head.weight], learningRate: Float(config.lr),
-                               momentum: Float(config.momentum), weightDecay: Float(config.weightDecay)),
-        ]
-        optimizer = try SGD(groups: groups)
+        optimizer = try Self.makeOptimizer(config, backbone: backbone, head: head)
         update = GradientAccumulation(backboneParameters: backbone.trainableParameters, optimizer: optimizer,
                                       stepsPerUpdate: config.gradientAcc)
 
-        let loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
+        loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
                                           imageHeight: config.imageSize, seed: config.seed,
                                           workerCount: config.numWorkers, skipBadImages: config.skipBadImages)
         loader = try Loader(source: data.source, options: loaderOptions, resumeFrom: restored?.state.loader ?? LoaderState())
@@ -123,14 +121,10 @@ public final class Trainer {
 
         var spec = config.scheduler
         if spec.kind == .poly && spec.warmupSteps == nil { spec.warmupSteps = config.warmupEpoch * loader.batchesPerEpoch }
-        if let epochs = spec.milestoneEpochs, spec.milestones == nil {
-            let stepsPerEpoch = Double(loader.batchesPerEpoch)
-            spec.milestones = epochs.map { Int(($0 * stepsPerEpoch).rounded()) }
-            spec.milestoneEpochs = nil
-        }
         let scheduler: AnyScheduler
         do {
-            scheduler = try spec.makeScheduler(defaultTotalSteps: totalSteps, defaultBaseLR: config.lr)
+            scheduler = try spec.resolvingEpochs(stepsPerEpoch: loader.batchesPerEpoch)
+                .makeScheduler(defaultTotalSteps: totalSteps, defaultBaseLR: config.lr)
         } catch {
             throw ConfigError(file: "config", message: "scheduler: \(error)")
         }
@@ -140,8 +134,9 @@ public final class Trainer {
             try backbone.loadState(contentsOf: folder.appendingPathComponent("backbone.safetensors"))
             try head.loadWeight(contentsOf: folder.appendingPathComponent("head.safetensors"))
             head.generator = saved.headGenerator
-            let moments = try SafeTensors.read(contentsOf: folder.appendingPathComponent("optimizer.safetensors"))
-            optimizer.momentumBuffers = moments.tensors.mapValues { $0.floats() }
+            // After the weights: schedule-free SGD sets them to its training point from its state.
+            let optimizerURL = folder.appendingPathComponent("optimizer.safetensors")
+            try optimizer.loadState(try SafeTensors.read(contentsOf: optimizerURL), source: optimizerURL.path)
         } else {
             state = TrainerState(config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(scheduler),
                                  trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator,
@@ -198,12 +193,12 @@ public final class Trainer {
         var engineSeconds = 0.0, stepSeconds = 0.0, lastLoss = Double.nan
         var imagesPerSecond: [Double] = []
         backbone.train()
-        while state.globalStep < totalSteps {
+        while state.globalStep < totalSteps && !state.schedule.scheduler.stopRequested {
             let stepStart = Self.now()
             let batch = try loader.next()
             let step = state.globalStep + 1
             let learningRate = state.schedule.scheduler.learningRate
-            for index in optimizer.groups.indices { optimizer.groups[index].learningRate = Float(learningRate) }
+            optimizer.setLearningRate(Float(learningRate))
 
             let engineStart = Self.now()
             var images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
@@ -230,8 +225,10 @@ public final class Trainer {
             state.globalStep = step
             state.loader = loader.state
             state.skippedBadImages += batch.skipped.count
+            if step > 1 && (step - 1) % loader.batchesPerEpoch == 0 { state.schedule.noteEpochBoundary() }
             let nextLR = state.schedule.step(loss: lossValue)
-            state.trace.record(step: step, scheduler: state.schedule.scheduler, force: step == totalSteps)
+            let isLast = step == totalSteps || state.schedule.scheduler.stopRequested
+            state.trace.record(step: step, scheduler: state.schedule.scheduler, force: isLast)
             log.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
             let seconds = Self.now() - stepStart
             stepSeconds += seconds
@@ -244,23 +241,32 @@ public final class Trainer {
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
-            if step % config.verbose == 0 || step == totalSteps {
+            if let reason = stopReason { log.write(reason) }
+            if step % config.verbose == 0 || isLast {
                 let start = Self.now()
                 try verify(step: step)
                 state.verificationSeconds += Self.now() - start
             }
             if Self.writesCheckpoint(after: step, every: config.checkpointEvery, gradientAcc: config.gradientAcc)
-                || step == totalSteps {
+                || isLast {
                 let start = Self.now()
                 try saveCheckpoint()
                 state.checkpointSeconds += Self.now() - start
             }
         }
         progress?.finish()
-        try backbone.saveState(to: outputDirectory.appendingPathComponent("model.safetensors"), metadata: modelMetadata)
+        if !lastLoss.isFinite {   // no step ran here (a resumed run that had already ended): the log has the last
+            _ = try metrics.flush()
+            let rows = try MetricsRow.read(outputDirectory.appendingPathComponent("metrics.csv"))
+            lastLoss = rows.last { $0.loss.isFinite }?.loss ?? 0
+        }
+        try atEvaluationWeights {
+            try backbone.saveState(to: outputDirectory.appendingPathComponent("model.safetensors"), metadata: modelMetadata)
+        }
 
         let summary = TrainingSummary(
-            steps: state.globalStep, epochs: config.numEpoch, imagesPerSecond: imagesPerSecond.median,
+            steps: state.globalStep, epochs: Double(state.globalStep) / Double(loader.batchesPerEpoch), stopReason: stopReason,
+            imagesPerSecond: imagesPerSecond.median,
             overheadFraction: stepSeconds > 0 ? max(0, 1 - engineSeconds / stepSeconds) : 0, finalLoss: lastLoss,
             finalLearningRate: state.schedule.scheduler.learningRate, learningRateChanges: state.schedule.events.count,
             skippedNonFiniteSteps: state.skippedNonFiniteSteps, skippedBadImages: state.skippedBadImages,
@@ -272,6 +278,16 @@ public final class Trainer {
         return summary
     }
 
+    /// Why the scheduler ended the run early, once it has; nil while the run goes on.
+    private var stopReason: String? {
+        guard case .mhlr(let mhlr) = state.schedule.scheduler, let stopStep = mhlr.stopStep else { return nil }
+        let configuration = mhlr.configuration
+        return String(format: "step %d (epoch %.2f of at most %d): stopping, MHLR has decayed the LR %d times "
+                      + "(stop_after_decays %d) and the loss stayed on a plateau for %d more steps at LR %g",
+                      stopStep, Double(stopStep) / Double(loader.batchesPerEpoch), config.numEpoch, mhlr.decays,
+                      configuration.stopAfterDecays ?? 0, configuration.resolvedPatienceSteps, mhlr.learningRate)
+    }
+
     /// Written last, when a run has finished: `summary.json`, the `TrainingSummary`.
     public static let summaryFile = "summary.json"
 
@@ -281,7 +297,52 @@ public final class Trainer {
          "image_size": "\(config.imageSize)", "producer": "haarface"]
     }
 
+    /// arcface_torch's optimiser, or schedule-free SGD, over the backbone's and the head's parameters.
+    static func makeOptimizer(_ config: TrainingConfig, backbone: any UnaryLayer, head: PartialFC) throws -> any Optimizer {
+        let lr = Float(config.lr), momentum = Float(config.momentum), weightDecay = Float(config.weightDecay)
+        let parameterSets = [backbone.trainableParameters, [head.weight]]
+        switch config.optimizer {
+        case "schedulefree":
+            return try ScheduleFreeSGD(groups: parameterSets.map {
+                .init(parameters: $0, learningRate: lr, beta: momentum, weightDecay: weightDecay)
+            })
+        default:
+            return try SGD(groups: parameterSets.map {
+                .init(parameters: $0, learningRate: lr, momentum: momentum, weightDecay: weightDecay)
+            })
+        }
+    }
+
+    /// Batches that re-measure the batch-norm statistics at the evaluation weights: the first of a fixed
+    /// order of the training set (its own loader, so the training order is untouched and a resumed run
+    /// measures the same).
+    static let batchNormBatches = 8
+    private var batchNormMeasuredAtStep: Int?
+
+    /// Runs `body` at the weights to evaluate and save (schedule-free SGD's x, with batch-norm statistics
+    /// re-measured there once per step; for SGD the trained weights as they are).
+    private func atEvaluationWeights<T>(_ body: () throws -> T) throws -> T {
+        try optimizer.withEvaluationWeights {
+            if optimizer.evaluatesAtOtherWeights && batchNormMeasuredAtStep != state.globalStep {
+                var options = loaderOptions
+                options.seed = config.seed &+ 0xB17
+                let batches = try Loader(source: data.source, options: options)
+                try recomputeBatchNormStatistics(of: backbone, batchCount: min(Self.batchNormBatches, loader.batchesPerEpoch)) {
+                    let batch = try batches.next()
+                    let images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
+                    return config.fp16 ? try images.converted(to: .bfloat16) : images
+                }
+                batchNormMeasuredAtStep = state.globalStep
+            }
+            return try body()
+        }
+    }
+
     private func verify(step: Int) throws {
+        try atEvaluationWeights { try verifyAtEvaluationWeights(step: step) }
+    }
+
+    private func verifyAtEvaluationWeights(step: Int) throws {
         let embedder = BackboneEmbedder(backbone: backbone, imageSize: config.imageSize)
         for set in validation {
             let report = try Verification.evaluate(images: set.images, isSame: set.sameIdentity, embedder: embedder,
@@ -302,16 +363,16 @@ public final class Trainer {
         state.headGenerator = head.generator
         state.metricsBytes = try metrics.flush()
         state.logBytes = log.size
-        var moments = SafeTensors()
-        let shapes = Dictionary(optimizer.groups.flatMap(\.parameters).map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-        for (name, values) in optimizer.momentumBuffers { moments[name] = SafeTensor(float32: values, shape: shapes[name] ?? [values.count]) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        let (backboneFile, headFile) = try atEvaluationWeights {
+            (backbone.stateTensors(metadata: modelMetadata).encoded(),
+             SafeTensors(tensors: [head.weight.name: SafeTensor(float32: head.weight.values, shape: head.weight.shape)]).encoded())
+        }
         try checkpoints.write([
-            "backbone.safetensors": Data(backbone.stateTensors(metadata: modelMetadata).encoded()),
-            "head.safetensors": Data(SafeTensors(tensors: [head.weight.name: SafeTensor(float32: head.weight.values,
-                                                                                        shape: head.weight.shape)]).encoded()),
-            "optimizer.safetensors": Data(moments.encoded()),
+            "backbone.safetensors": Data(backboneFile),
+            "head.safetensors": Data(headFile),
+            "optimizer.safetensors": Data(optimizer.stateTensors().encoded()),
             "trainer.json": try encoder.encode(state),
         ])
     }

@@ -48,8 +48,14 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     /// arcface_torch's mixed-precision knob: here the trunk computes in bfloat16 (this CPU's fast path),
     /// weights, statistics and the head stay float32.
     public var fp16 = false
+    /// sgd (arcface_torch's) or schedulefree (Defazio et al. 2024: evaluated and saved at its average x, with
+    /// batch-norm statistics re-measured there; `momentum` is its beta).
+    public var optimizer = "sgd"
 
     public init() {}
+
+    /// The optimisers `optimizer` may name.
+    public static let optimizers = ["sgd", "schedulefree"]
 
     /// Every setting, declared once: config key, flag, help, check and resume rule (see `Setting`).
     public static let settings: [Setting] = [
@@ -108,6 +114,10 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
               onResume: .mayChange),
         .make("skip_bad_images", \.skipBadImages, "Skip undecodable images (counted) instead of stopping.", onResume: .mayChange),
         .make("fp16", \.fp16, "Mixed precision (arcface_torch's knob): the trunk computes in bfloat16, weights stay float32."),
+        .make("optimizer", \.optimizer,
+              "sgd, or schedulefree (schedule-free SGD: trains at y, evaluates and saves the average x; momentum is its beta).") { value, _ in
+            optimizers.contains(value) ? nil : "expected sgd or schedulefree, found '\(value)'"
+        },
     ]
 
     /// Reads a YAML (.yaml, .yml) or JSON (.json) config file. Unknown keys are errors: a misspelt knob

@@ -27,8 +27,13 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Output: csv|json.")
     var format: Format = .csv
 
-    @Option(help: "Also draw the run (loss, detector response, LR with every decision) as an SVG file.")
+    @Option(help: "Also draw the run (loss, detector response, LR with every decision) as an SVG file; with --sweep, every combination's LR.")
     var plot: String?
+
+    @Option(name: .customLong("sweep"), help: ArgumentHelp(
+        "Replay every combination of these parameter values: NAME=V1,V2,... (any scheduler parameter, e.g. threshold=0.02,0.04 window-fraction=0.01,0.02); repeatable. One row per combination: the values, decisions, first decision's step, final LR.",
+        valueName: "name=values"))
+    var sweeps: [String] = []
 
     func validate() throws {
         if let plot, !plot.lowercased().hasSuffix(".svg") {
@@ -38,6 +43,7 @@ struct ReplayCommand: ParsableCommand {
 
     func run() throws {
         let trainingLog = try TrainingLog(contentsOf: URL(fileURLWithPath: log))
+        if !sweeps.isEmpty { return try runSweep(trainingLog) }
         let scheduler = try schedulerOptions.makeScheduler(
             defaultTotalSteps: trainingLog.lastStep,
             defaultBaseLR: trainingLog.entries.first?.learningRate)
@@ -49,6 +55,28 @@ struct ReplayCommand: ParsableCommand {
         }
         if let plot {
             let svg = replay.figure(logName: (log as NSString).lastPathComponent).svg()
+            do {
+                try AtomicFile.write(Data(svg.utf8), to: URL(fileURLWithPath: plot))
+            } catch {
+                throw CommandFailure("\(plot): cannot write the plot (\(error))")
+            }
+        }
+    }
+}
+
+extension ReplayCommand {
+    func runSweep(_ trainingLog: TrainingLog) throws {
+        let axes = try sweeps.map(ReplaySweep.Axis.init(parsing:))
+        if let repeated = Dictionary(grouping: axes, by: \.name).first(where: { $0.value.count > 1 })?.key {
+            throw CommandFailure("--sweep: '\(repeated)' is swept twice; give all its values in one --sweep")
+        }
+        let sweep = try ReplaySweep(log: trainingLog, base: schedulerOptions.spec, axes: axes)
+        switch format {
+        case .csv: writeStandardOutput(sweep.csv())
+        case .json: writeStandardOutput(try sweep.json(log: trainingLog))
+        }
+        if let plot {
+            let svg = sweep.figure(logName: (log as NSString).lastPathComponent, lastStep: trainingLog.lastStep).svg()
             do {
                 try AtomicFile.write(Data(svg.utf8), to: URL(fileURLWithPath: plot))
             } catch {
@@ -71,7 +99,7 @@ struct ReplayRun {
         var recorder = ScheduleRecorder(scheduler)
         var trace = ScheduleTrace(totalSteps: log.lastStep, maxPoints: max(1, tracePoints))
         let tracing = tracePoints > 0
-        log.forEachStep { step, loss in
+        log.forEachStep(startingEpoch: { _ in recorder.noteEpochBoundary() }) { step, loss in
             recorder.step(loss: loss)
             if tracing { trace.record(step: step, scheduler: recorder.scheduler, force: step == log.lastStep) }
         }

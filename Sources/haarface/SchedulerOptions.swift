@@ -21,10 +21,18 @@ struct SchedulerOptions: ParsableArguments {
     var window: Int?
     @Option(help: "mhlr: window as a fraction of the total steps.")
     var windowFraction: Double?
+    @Option(help: "mhlr (train): window in epochs.")
+    var windowEpochs: Double?
     @Option(help: "mhlr, fastface, plateau: detection threshold (defaults 0.06, 5e-5, 1e-4).")
     var threshold: Double?
     @Option(help: "mhlr: plateau patience in steps (default 2 x window); plateau: epochs/steps without improvement (default 10).")
     var patience: Int?
+    @Option(help: "mhlr (train): patience in epochs.")
+    var patienceEpochs: Double?
+    @Option(help: "mhlr: after this many decays, the next plateau ends the run (train: num_epoch becomes a ceiling).")
+    var stopAfterDecays: Int?
+    @Option(help: "mhlr: after each epoch boundary (train: the trainer's; replay: the log's epoch field), this many steps neither count towards a plateau nor reset it (default off).")
+    var boundaryHold: Int?
     @Option(help: "mhlr, fastface: decay factor (the LR is divided by it; default 2).")
     var decay: Double?
     @Option(help: "mhlr: restart (LR x decay^2) after this many consecutive decays, or 'none' (default 3).")
@@ -47,7 +55,7 @@ struct SchedulerOptions: ParsableArguments {
     var startup: FastFace.Startup?
 
     // Baselines
-    @Option(help: "poly, cosine: linear warm-up steps (default 0).")
+    @Option(help: "poly, cosine, wsd, constant: linear warm-up steps (default 0).")
     var warmupSteps: Int?
     @Option(help: "poly: power (default 1).")
     var power: Double?
@@ -63,8 +71,14 @@ struct SchedulerOptions: ParsableArguments {
     var cooldown: Int?
     @Option(help: "plateau: smallest change of the LR that is applied (default 1e-8).")
     var eps: Double?
-    @Option(name: .customLong("min-lr"), help: "mhlr: LR floor (default none); cosine: eta_min; plateau: min_lr (default 0).")
+    @Option(name: .customLong("min-lr"), help: "mhlr: LR floor (default none); cosine: eta_min; plateau: min_lr; wsd: the LR the cool-down ends at (default 0).")
     var minLR: Double?
+
+    // WSD
+    @Option(help: "wsd: the share of the run the cool-down takes, in (0, 1] (default 0.2).")
+    var cooldownFraction: Double?
+    @Option(help: "wsd: the cool-down's shape: linear|1-sqrt (default linear).")
+    var cooldownShape: WarmupStableDecay.CooldownShape?
 
     /// The flags as a scheduler description.
     var spec: SchedulerSpec {
@@ -73,6 +87,10 @@ struct SchedulerOptions: ParsableArguments {
         spec.totalSteps = totalSteps
         spec.window = window
         spec.windowFraction = windowFraction
+        spec.windowEpochs = windowEpochs
+        spec.patienceEpochs = patienceEpochs
+        spec.stopAfterDecays = stopAfterDecays
+        spec.boundaryHold = boundaryHold
         spec.threshold = threshold
         spec.patience = patience
         spec.decay = decay
@@ -93,6 +111,8 @@ struct SchedulerOptions: ParsableArguments {
         spec.cooldown = cooldown
         spec.eps = eps
         spec.minLR = minLR
+        spec.cooldownFraction = cooldownFraction
+        spec.cooldownShape = cooldownShape
         return spec
     }
 
@@ -117,7 +137,9 @@ struct SchedulerOptions: ParsableArguments {
         if let milestones, let bad = milestones.split(separator: ",").first(where: { Int($0.trimmingCharacters(in: .whitespaces)) == nil }) {
             throw ValidationError("--milestones: '\(bad)' is not a whole number of steps")
         }
-        if window != nil && windowFraction != nil { throw ValidationError("give --window or --window-fraction, not both") }
+        if [window != nil, windowFraction != nil, windowEpochs != nil].filter({ $0 }).count > 1 {
+            throw ValidationError("give one of --window, --window-fraction and --window-epochs")
+        }
         if emaAlpha != nil && smoothing != .ema { throw ValidationError("--ema-alpha needs --smoothing ema") }
     }
 
@@ -156,3 +178,4 @@ extension SchedulerSpec.RestartAfter: ExpressibleByArgument {
 }
 extension FastFace.Startup: ExpressibleByArgument {}
 extension ReduceLROnPlateau.ThresholdMode: ExpressibleByArgument {}
+extension WarmupStableDecay.CooldownShape: ExpressibleByArgument {}

@@ -121,4 +121,59 @@ final class ReplayCommandTests: XCTestCase {
         XCTAssertNotEqual(missingTotal.status, 0)
         XCTAssertTrue(missingTotal.stderr.contains("--scheduler fastface needs --total-steps"), missingTotal.stderr)
     }
+
+    /// Every row of a sweep equals the single replay with its parameters (decisions, first decision, final LR),
+    /// in the order of the axes (the first outermost); JSON and the plot carry the same rows.
+    func testSweepRowsEqualTheSingleReplays() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("examples/arcface_multistep.log").path
+        let plot = directory.appendingPathComponent("sweep.svg").path
+        let sweep = try CLI.run(["replay", example, "--restart-after", "none", "--sweep", "threshold=0.02,0.06",
+                                 "--sweep", "window-fraction=0.01,0.015,0.02", "--plot", plot])
+        XCTAssertEqual(sweep.status, 0, sweep.stderr)
+        let lines = sweep.stdout.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "threshold,window_fraction,decisions,first_decision_step,final_lr,stop_step")
+        XCTAssertEqual(lines.count, 7)
+        var decisions = Set<String>()
+        for (index, line) in lines.dropFirst().enumerated() {
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            XCTAssertEqual(fields[0], ["0.02", "0.06"][index / 3])
+            XCTAssertEqual(fields[1], ["0.01", "0.015", "0.02"][index % 3])
+            let single = try CLI.run(["replay", example, "--restart-after", "none", "--threshold", fields[0],
+                                      "--window-fraction", fields[1], "--format", "json"])
+            XCTAssertEqual(single.status, 0, single.stderr)
+            let summary = try JSONSerialization.jsonObject(with: Data(single.stdout.utf8)) as! [String: Any]
+            let events = summary["events"] as! [[String: Any]]
+            XCTAssertEqual(Int(fields[2]), events.count, line)
+            XCTAssertEqual(Int(fields[3]), events.first?["step"] as? Int, line)
+            XCTAssertEqual(Double(fields[4]), summary["final_lr"] as? Double, line)
+            decisions.insert(fields[2])
+        }
+        XCTAssertGreaterThan(decisions.count, 2, "the grid must change the decisions, or it proves little")
+        let svg = try String(contentsOfFile: plot, encoding: .utf8)
+        XCTAssertTrue(svg.contains("threshold=0.06 window_fraction=0.02"), "every combination is named in the figure")
+
+        let json = try CLI.run(["replay", example, "--sweep", "threshold=0.06", "--sweep", "stop-after-decays=2", "--format", "json"])
+        XCTAssertEqual(json.status, 0, json.stderr)
+        let rows = (try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as! [String: Any])["rows"] as! [[String: Any]]
+        XCTAssertEqual(rows.count, 1)
+        XCTAssertEqual(rows[0]["decisions"] as? Int, 2)
+        XCTAssertNotNil(rows[0]["stop_step"] as? Int, "the third decision is the stop")
+        XCTAssertEqual((rows[0]["parameters"] as? [String: String])?["stop_after_decays"], "2")
+    }
+
+    func testBadSweepsAreNamed() throws {
+        let log = try write("run.csv", "loss\n" + String(repeating: "1.0\n", count: 50))
+        for (arguments, message) in [
+            (["--sweep", "bogus=1"], "'bogus' is not a scheduler parameter"),
+            (["--sweep", "threshold"], "expected NAME=V1,V2"),
+            (["--sweep", "threshold=1", "--sweep", "threshold=2"], "'threshold' is swept twice"),
+            (["--sweep", "alpha=0.1"], "--sweep combination alpha=0.1: invalid scheduler parameter alpha"),
+            (["--sweep", "window=1"], "--sweep combination window=1"),
+        ] {
+            let run = try CLI.run(["replay", log] + arguments)
+            XCTAssertNotEqual(run.status, 0, "\(arguments)")
+            XCTAssertTrue(run.stderr.contains(message), "\(arguments): \(run.stderr)")
+        }
+    }
 }

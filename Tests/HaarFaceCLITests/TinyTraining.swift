@@ -13,10 +13,11 @@ enum TinyTraining {
     }()
 
     /// `haarface train` on the tiny set: IResNet-18 at 16x16, embedding 32, batch 8, 2 epochs of 10 steps.
-    static func arguments(output: URL, extra: [String] = []) -> [String] {
+    /// `scheduler` replaces the default MHLR window of 4 steps.
+    static func arguments(output: URL, extra: [String] = [], scheduler: [String] = ["--window", "4"]) -> [String] {
         ["train", "--rec", dataDirectory.path, "--val-targets", "synth_val", "--network", "r18", "--image-size", "16",
          "--embedding-size", "32", "--batch-size", "8", "--num-epoch", "2", "--frequent", "2", "--verbose", "10",
-         "--num-workers", "1", "--window", "4", "--output", output.path] + extra
+         "--num-workers", "1", "--output", output.path] + scheduler + extra
     }
 
     /// A `model.safetensors` from 2 training steps (batch 40, one epoch) on the tiny set: a real checkpoint of

@@ -16,8 +16,8 @@ final class TrainCommandTests: XCTestCase {
         try? FileManager.default.removeItem(at: workDirectory)
     }
 
-    private func arguments(output: String, extra: [String] = []) -> [String] {
-        TinyTraining.arguments(output: workDirectory.appendingPathComponent(output), extra: extra)
+    private func arguments(output: String, extra: [String] = [], scheduler: [String] = ["--window", "4"]) -> [String] {
+        TinyTraining.arguments(output: workDirectory.appendingPathComponent(output), extra: extra, scheduler: scheduler)
     }
 
     func testTrainingWritesArcfaceTorchOutputsAndAReport() throws {
@@ -59,13 +59,28 @@ final class TrainCommandTests: XCTestCase {
     /// A run killed with SIGKILL after a checkpoint and resumed ends with the same weights, byte for byte,
     /// as an uninterrupted run with the same thread count.
     func testResumeAfterKillMatchesAnUninterruptedRun() throws {
-        let whole = try CLI.run(arguments(output: "whole", extra: ["--checkpoint-every", "3"]))
-        XCTAssertEqual(whole.status, 0, whole.stderr)
+        try assertResumeAfterKillMatchesAnUninterruptedRun(extra: [])
+    }
+
+    /// The same for schedule-free SGD, whose checkpoint holds z and x and the weights at x: the resumed run
+    /// rebuilds y from them and ends at the same x.
+    func testScheduleFreeResumeAfterKillMatchesAnUninterruptedRun() throws {
+        try assertResumeAfterKillMatchesAnUninterruptedRun(
+            extra: ["--optimizer", "schedulefree"], scheduler: ["--scheduler", "constant", "--warmup-steps", "3"])
+        let summary = try JSONSerialization.jsonObject(
+            with: Data(contentsOf: workDirectory.appendingPathComponent("whole/summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["steps"] as? Int, 20)
+    }
+
+    func assertResumeAfterKillMatchesAnUninterruptedRun(extra: [String], scheduler: [String] = ["--window", "4"],
+                                                        file: StaticString = #filePath, line: UInt = #line) throws {
+        let whole = try CLI.run(arguments(output: "whole", extra: ["--checkpoint-every", "3"] + extra, scheduler: scheduler))
+        XCTAssertEqual(whole.status, 0, whole.stderr, file: file, line: line)
 
         let killed = workDirectory.appendingPathComponent("killed")
         let process = Process()
         process.executableURL = CLI.binary
-        process.arguments = arguments(output: "killed", extra: ["--checkpoint-every", "3"])
+        process.arguments = arguments(output: "killed", extra: ["--checkpoint-every", "3"] + extra, scheduler: scheduler)
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -76,17 +91,42 @@ final class TrainCommandTests: XCTestCase {
         }
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way, not finish")
-        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.appendingPathComponent("model.safetensors").path))
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal, "the run must be killed mid-way, not finish", file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: killed.appendingPathComponent("model.safetensors").path),
+                       file: file, line: line)
 
         let resumed = try CLI.run(["train", "--resume", "--output", killed.path])
-        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(resumed.status, 0, resumed.stderr, file: file, line: line)
         let expected = try Data(contentsOf: workDirectory.appendingPathComponent("whole/model.safetensors"))
-        XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent("model.safetensors")), expected)
+        XCTAssertEqual(try Data(contentsOf: killed.appendingPathComponent("model.safetensors")), expected, file: file, line: line)
         let wholeLosses = try TrainingLog(contentsOf: workDirectory.appendingPathComponent("whole/metrics.csv")).entries
         let resumedLosses = try TrainingLog(contentsOf: killed.appendingPathComponent("metrics.csv")).entries
-        XCTAssertEqual(resumedLosses.map(\.step), Array(1...20), "no step logged twice or lost")
-        XCTAssertEqual(resumedLosses.map(\.loss), wholeLosses.map(\.loss))
+        XCTAssertEqual(resumedLosses.map(\.step), Array(1...20), "no step logged twice or lost", file: file, line: line)
+        XCTAssertEqual(resumedLosses.map(\.loss), wholeLosses.map(\.loss), file: file, line: line)
+    }
+
+    /// stop_after_decays makes num_epoch a ceiling: with a threshold every response is below, window 4 and the
+    /// default patience 8, MHLR's first decision comes after step 2 x 4 + 8 + 1 = 17; with K = 0 it ends the
+    /// run there, cleanly (checkpoint, model, report) and saying why. A resumed stopped run trains no further.
+    func testStopAfterDecaysEndsTheRunAtAPlateau() throws {
+        let run = try CLI.run(arguments(output: "auto", extra: ["--threshold", "100", "--stop-after-decays", "0"]))
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let output = workDirectory.appendingPathComponent("auto")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("summary.json"))) as! [String: Any]
+        XCTAssertEqual(summary["steps"] as? Int, 17)
+        XCTAssertEqual(try XCTUnwrap(summary["epochs"] as? Double), 1.7, accuracy: 1e-12)
+        let reason = try XCTUnwrap(summary["stopReason"] as? String)
+        XCTAssertTrue(reason.hasPrefix("step 17 (epoch 1.70 of at most 2): stopping, MHLR has decayed the LR 0 times"), reason)
+        let log = try String(contentsOf: output.appendingPathComponent("training.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains(reason), log)
+        XCTAssertTrue(log.contains("[synth_val][17]XNorm"), "the last step is verified")
+        for name in ["model.safetensors", "report.md", "checkpoint/trainer.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), name)
+        }
+        XCTAssertEqual(try TrainingLog(contentsOf: output.appendingPathComponent("metrics.csv")).entries.count, 17)
+        let resumed = try CLI.run(["train", "--resume", "--output", output.path])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try TrainingLog(contentsOf: output.appendingPathComponent("metrics.csv")).entries.count, 17)
     }
 
     /// The trainer's fault injection makes step 7's loss NaN: the run stops there with the checkpoint of

@@ -20,6 +20,8 @@ final class BaselineFixtureTests: XCTestCase {
                 var thresholdMode: ReduceLROnPlateau.ThresholdMode?
                 var cooldown: Int?
                 var eps: Double?
+                var cooldownFraction: Double?
+                var cooldownShape: WarmupStableDecay.CooldownShape?
             }
             var name: String
             var scheduler: String
@@ -53,6 +55,10 @@ final class BaselineFixtureTests: XCTestCase {
             return .plateau(try ReduceLROnPlateau(
                 baseLR: p.baseLR, factor: p.factor!, patience: p.patience!, threshold: p.threshold!,
                 thresholdMode: p.thresholdMode!, cooldown: p.cooldown!, minimumLR: p.minimumLR!, eps: p.eps!))
+        case "wsd":
+            return .wsd(try WarmupStableDecay(
+                baseLR: p.baseLR, totalSteps: p.totalSteps!, warmupSteps: p.warmupSteps!,
+                cooldownFraction: p.cooldownFraction!, cooldownShape: p.cooldownShape!, minimumLR: p.minimumLR!))
         default:
             throw XCTSkip("unknown scheduler \(testCase.scheduler) in fixture")
         }
@@ -60,7 +66,7 @@ final class BaselineFixtureTests: XCTestCase {
 
     func testTrajectoriesMatchTorch() throws {
         let fixture = try loadFixture()
-        XCTAssertEqual(fixture.cases.count, 14)
+        XCTAssertEqual(fixture.cases.count, 17)
         XCTAssert(fixture.torch.hasPrefix("1.13"))
         var largestRelative = 0.0
         for testCase in fixture.cases {

@@ -47,6 +47,7 @@ final class CodableResumeTests: XCTestCase {
                 case .multiStep(let s): try assertResumes(s, splitAt: split, "\(name) split \(split)")
                 case .cosine(let s): try assertResumes(s, splitAt: split, "\(name) split \(split)")
                 case .plateau(let s): try assertResumes(s, splitAt: split, "\(name) split \(split)")
+                case .wsd(let s): try assertResumes(s, splitAt: split, "\(name) split \(split)")
                 case .constant: break
                 }
             }

@@ -126,3 +126,95 @@ final class MHLRTests: XCTestCase {
         XCTAssertLessThan(copy.learningRate, 0.1)
     }
 }
+
+/// `stop_after_decays`: training until converged.
+final class MHLRStopTests: XCTestCase {
+    func testStopsAtTheFirstPlateauAfterKDecays() throws {
+        // The constant loss of testConstantLossDecaysThenRestarts: decisions after steps 17, 26 and 35 (decays from
+        // 18 and 27, then the third); with K = 2 the third decision is the stop instead, and nothing changes after it.
+        var recorder = ScheduleRecorder(try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 4, stopAfterDecays: 2)))
+        for _ in 1...34 { recorder.step(loss: 1) }
+        XCTAssertFalse(recorder.scheduler.stopRequested)
+        recorder.step(loss: 1)
+        guard case .mhlr(let stopped) = AnyScheduler.mhlr(recorder.scheduler) else { return XCTFail() }
+        XCTAssertEqual(stopped.stopStep, 35)
+        XCTAssertTrue(AnyScheduler.mhlr(stopped).stopRequested)
+        for _ in 1...30 { recorder.step(loss: 1) }
+        XCTAssertEqual(recorder.events, [
+            LearningRateEvent(step: 18, oldLR: 0.1, newLR: 0.05),
+            LearningRateEvent(step: 27, oldLR: 0.05, newLR: 0.025),
+        ])
+        XCTAssertEqual(recorder.scheduler.decays, 2)
+        XCTAssertEqual(recorder.scheduler.stopStep, 35)
+        XCTAssertEqual(recorder.scheduler.learningRate, 0.025)
+        // The state survives a checkpoint; K = 0 stops at the first plateau without decaying.
+        let decoded = try JSONDecoder().decode(MHLR.self, from: JSONEncoder().encode(recorder.scheduler))
+        XCTAssertEqual(decoded.stopStep, 35)
+        var immediate = try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 4, stopAfterDecays: 0))
+        for _ in 1...17 { _ = immediate.step(loss: 1) }
+        XCTAssertEqual(immediate.stopStep, 17)
+        XCTAssertEqual(immediate.learningRate, 0.1)
+        XCTAssertFalse(AnyScheduler.mhlr(try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 4))).stopRequested)
+    }
+
+    func testEpochParametersResolveToSteps() throws {
+        var spec = SchedulerSpec(kind: .mhlr)
+        spec.windowEpochs = 0.25
+        spec.patienceEpochs = 0.5
+        spec.stopAfterDecays = 3
+        XCTAssertThrowsError(try spec.makeScheduler(defaultTotalSteps: 1000)) {
+            XCTAssertTrue("\($0)".contains("window_epochs"), "\($0)")
+        }
+        guard case .mhlr(let mhlr) = try spec.resolvingEpochs(stepsPerEpoch: 62).makeScheduler(defaultTotalSteps: 1000) else {
+            return XCTFail("not MHLR")
+        }
+        // 0.25 x 62 = 15.5 -> 16 steps, 0.5 x 62 = 31.
+        XCTAssertEqual(mhlr.configuration.windowSteps, 16)
+        XCTAssertEqual(mhlr.configuration.patienceSteps, 31)
+        XCTAssertEqual(mhlr.configuration.stopAfterDecays, 3)
+        spec.window = 10
+        XCTAssertThrowsError(try spec.resolvingEpochs(stepsPerEpoch: 62))
+        var multistep = SchedulerSpec(kind: .multistep)
+        multistep.milestoneEpochs = [1, 2.5]
+        XCTAssertEqual(try multistep.resolvingEpochs(stepsPerEpoch: 10).milestones, [10, 25])
+    }
+}
+
+/// `boundary_hold`: responses after an epoch boundary neither count towards a plateau nor reset it.
+final class MHLRBoundaryHoldTests: XCTestCase {
+    func decayStep(hold: Int?, boundaryBefore boundaryStep: Int?) throws -> Int? {
+        var recorder = ScheduleRecorder(try MHLR(baseLR: 0.1, configuration: .init(windowSteps: 4, boundaryHoldSteps: hold)))
+        for step in 1...40 {
+            if step == boundaryStep { recorder.noteEpochBoundary() }
+            recorder.step(loss: 1)
+        }
+        return recorder.events.first?.step
+    }
+
+    func testHoldPausesThePlateauCount() throws {
+        // Constant loss, m = 4, P = 8: the count runs from step 9 and exceeds P at step 17, so the LR changes from
+        // step 18. A boundary before step 15 with a hold of 5 pauses the count over steps 15 ... 19 (it stands at
+        // 6 after step 14): it reaches 9 at step 22 and the LR changes from step 23.
+        XCTAssertEqual(try decayStep(hold: nil, boundaryBefore: 15), 18)
+        XCTAssertEqual(try decayStep(hold: 5, boundaryBefore: nil), 18)
+        XCTAssertEqual(try decayStep(hold: 5, boundaryBefore: 15), 23)
+        // A boundary before the response exists (step 3) holds nothing that counts.
+        XCTAssertEqual(try decayStep(hold: 5, boundaryBefore: 3), 18)
+    }
+
+    func testLogEpochsMarkTheBoundaries() throws {
+        let csv = "step,epoch,loss\n1,0,3\n2,0,2\n3,1,2\n4,1,1\n5,2,1\n"
+        let log = try TrainingLog(bytes: Data(csv.utf8), source: "m.csv")
+        var boundaries: [Int] = [], steps: [Int] = []
+        log.forEachStep(startingEpoch: { boundaries.append($0) }) { step, _ in steps.append(step) }
+        XCTAssertEqual(boundaries, [3, 5])
+        XCTAssertEqual(steps, [1, 2, 3, 4, 5])
+        let arcface = """
+            Training: x-Speed 1.00 samples/sec   Loss 3.0000   LearningRate 0.100000   Epoch: 0   Global Step: 10   Required: 0 hours
+            Training: x-Speed 1.00 samples/sec   Loss 2.0000   LearningRate 0.100000   Epoch: 1   Global Step: 20   Required: 0 hours
+            """
+        boundaries = []
+        try TrainingLog(bytes: Data(arcface.utf8), source: "training.log").forEachStep(startingEpoch: { boundaries.append($0) }) { _, _ in }
+        XCTAssertEqual(boundaries, [11], "at the first step of the line whose epoch changed")
+    }
+}

@@ -14,6 +14,7 @@ func everyScheduler() throws -> [(name: String, scheduler: AnyScheduler)] {
         ("cosine", .cosine(try CosineAnnealingLR(baseLR: 0.1, totalSteps: 3000, warmupSteps: 200, minimumLR: 1e-4))),
         ("plateau", .plateau(try ReduceLROnPlateau(baseLR: 0.1, factor: 0.5, patience: 30, cooldown: 5, minimumLR: 1e-5))),
         ("constant", .constant(try ConstantLR(baseLR: 0.1))),
+        ("wsd", .wsd(try WarmupStableDecay(baseLR: 0.1, totalSteps: 3000, warmupSteps: 100, cooldownShape: .oneMinusSqrt))),
     ]
 }
 

@@ -37,8 +37,8 @@ final class TrainingLogTests: XCTestCase {
     func testCSVWithAndWithoutStepColumn() throws {
         let plain = try TrainingLog(bytes: Data("epoch,loss\n0,3.5\n0, 3.25 \n\n1,\"3\"\n".utf8), source: "a.csv")
         XCTAssertEqual(plain.format, .csv)
-        XCTAssertEqual(plain.entries, [LoggedLoss(step: 1, loss: 3.5), LoggedLoss(step: 2, loss: 3.25),
-                                       LoggedLoss(step: 3, loss: 3)])
+        XCTAssertEqual(plain.entries, [LoggedLoss(step: 1, loss: 3.5, epoch: 0), LoggedLoss(step: 2, loss: 3.25, epoch: 0),
+                                       LoggedLoss(step: 3, loss: 3, epoch: 1)])
         let stepped = try TrainingLog(bytes: Data("Step,Loss,lr\n5,2.0,0.1\n7,1.5,0.05\n".utf8), source: "b.csv")
         XCTAssertEqual(stepped.entries, [LoggedLoss(step: 5, loss: 2, learningRate: 0.1),
                                          LoggedLoss(step: 7, loss: 1.5, learningRate: 0.05)])

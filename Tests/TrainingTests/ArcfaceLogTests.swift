@@ -26,7 +26,7 @@ final class ArcfaceLogTests: XCTestCase {
         XCTAssertTrue(lines[2].hasSuffix("-[lfw][35]XNorm: 21.500000"), lines[2])
 
         let replayed = try TrainingLog(contentsOf: url)
-        XCTAssertEqual(replayed.entries, [LoggedLoss(step: 20, loss: 10.5, learningRate: 0.1),
-                                          LoggedLoss(step: 30, loss: 25.5, learningRate: 0.1)])
+        XCTAssertEqual(replayed.entries, [LoggedLoss(step: 20, loss: 10.5, learningRate: 0.1, epoch: 0),
+                                          LoggedLoss(step: 30, loss: 25.5, learningRate: 0.1, epoch: 0)])
     }
 }

@@ -13,6 +13,8 @@ Definitions (the Swift schedulers follow exactly these):
 - CosineAnnealingLR with linear warm-up: torch.optim.lr_scheduler.LambdaLR with the factor
   cosine_factor() below; the warm-up-free case is also generated with torch's own CosineAnnealingLR
   (chainable recursion) to show the closed form agrees with it.
+- Warmup-stable-decay (Hagele et al. 2024): LambdaLR with wsd_factor() below: the cosine warm-up, the base
+  LR, then a linear or 1-sqrt cool-down over the last round(fraction * total) steps to minimum_lr.
 """
 import json
 import math
@@ -50,6 +52,22 @@ def cosine_factor(base_lr, total, warmup, minimum_lr):
             return (l + 1) / warmup
         progress = min(l - warmup, total - warmup) / (total - warmup)
         return ratio + (1 - ratio) * (1 + math.cos(math.pi * progress)) / 2
+
+    return factor
+
+
+def wsd_factor(base_lr, total, warmup, fraction, shape, minimum_lr):
+    cooldown = max(1, round(fraction * total))
+    start = total - cooldown
+    ratio = minimum_lr / base_lr
+
+    def factor(l):
+        if l < warmup:
+            return (l + 1) / warmup
+        if l < start:
+            return 1.0
+        p = min(l - start, cooldown) / cooldown
+        return ratio + (1 - ratio) * (1 - p if shape == "linear" else 1 - math.sqrt(p))
 
     return factor
 
@@ -123,6 +141,13 @@ def main():
         add(f"cosine torch CosineAnnealingLR base={base} T_max={t} eta_min={minimum}", "cosine",
             {"baseLR": base, "totalSteps": t, "warmupSteps": 0, "minimumLR": minimum},
             trajectory(with_base(base, lambda o: S.CosineAnnealingLR(o, t, minimum)), t))
+    for base, t, w, fraction, shape, minimum, steps in [(0.1, 50, 5, 0.2, "linear", 0.0, 55),
+                                                        (0.1, 40, 0, 0.3, "1-sqrt", 1e-3, 45),
+                                                        (0.05, 30, 4, 1.0 / 3, "1-sqrt", 0.0, 31)]:
+        add(f"wsd LambdaLR base={base} total={t} warmup={w} cooldown={fraction} {shape} min={minimum}", "wsd",
+            {"baseLR": base, "totalSteps": t, "warmupSteps": w, "cooldownFraction": fraction,
+             "cooldownShape": shape, "minimumLR": minimum},
+            trajectory(with_base(base, lambda o: S.LambdaLR(o, wsd_factor(base, t, w, fraction, shape, minimum))), steps))
     losses = plateau_losses()
     for params in [
         {"factor": 0.5, "patience": 3, "threshold": 1e-4, "thresholdMode": "rel", "cooldown": 2,
