@@ -2,7 +2,9 @@
 // gamma_t the step's learning rate, beta the momentum-like interpolation and lambda the weight decay:
 //   the gradient is taken at y (the parameter's value during training): g = grad f(y) + lambda * y
 //   z <- z - gamma_t * g
-//   c_t = gamma_t^2 / (gamma_1^2 + ... + gamma_t^2)        (the paper's weighting with power 2, r = 0)
+//   c_t = gamma_t^2 / (gamma_1^2 + ... + gamma_t^2)        (the paper's weighting with power 2, r = 0; the
+//                                                            authors' code weights by the largest LR so far,
+//                                                            the same for a warm-up then a constant LR)
 //   x <- (1 - c_t) * x + c_t * z
 //   y <- (1 - beta) * z + beta * x
 // with x = y = z = the initial weights. x is the average the method evaluates and saves; y is where it trains.

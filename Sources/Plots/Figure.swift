@@ -51,6 +51,11 @@ public struct Series: Sendable {
         case step
         /// Straight dashed segments.
         case dashed
+        /// `step`, dashed.
+        case dashedStep
+
+        var holdsValues: Bool { self == .step || self == .dashedStep }
+        var isDashed: Bool { self == .dashed || self == .dashedStep }
     }
 
     public var name: String

@@ -80,7 +80,7 @@ extension Figure {
         }
         for series in panel.series {
             svg.polyline(points(of: series, xAxis: xAxis, yAxis: yAxis), stroke: series.color,
-                         width: series.lineWidth, dash: series.style == .dashed ? "5 3" : nil,
+                         width: series.lineWidth, dash: series.style.isDashed ? "5 3" : nil,
                          clipID: "panel\(Int(top))")
         }
         svg.endClip()
@@ -89,11 +89,11 @@ extension Figure {
 
     private func points(of series: Series, xAxis: LinearMap, yAxis: YAxis) -> [(Double, Double)] {
         var out: [(Double, Double)] = []
-        out.reserveCapacity(series.x.count * (series.style == .step ? 2 : 1))
+        out.reserveCapacity(series.x.count * (series.style.holdsValues ? 2 : 1))
         var previousY: Double?
         for (x, y) in zip(series.x, series.y) where y.isFinite && (yAxis.isLog ? y > 0 : true) {
             let px = xAxis.apply(x), py = yAxis.position(y)
-            if series.style == .step, let previousY { out.append((px, previousY)) }
+            if series.style.holdsValues, let previousY { out.append((px, previousY)) }
             out.append((px, py))
             previousY = py
         }
@@ -102,7 +102,7 @@ extension Figure {
 
     private func renderLegend(_ panel: Panel, into svg: inout SVGWriter, right: Double, top: Double) {
         var entries: [(String, String, String?)] = panel.series.map {
-            ($0.name, $0.color, $0.style == .dashed ? "5 3" : nil)
+            ($0.name, $0.color, $0.style.isDashed ? "5 3" : nil)
         }
         entries += panel.referenceLines.map { ($0.name, $0.color, "6 4") }
         guard !entries.isEmpty else { return }

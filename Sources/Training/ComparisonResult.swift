@@ -203,21 +203,25 @@ public struct ComparisonResult: Codable {
         var accuracy: [Series] = [], loss: [Series] = [], rate: [Series] = []
         for (index, row) in arms.enumerated() {
             let color = Self.colors[index % Self.colors.count]
+            let dashed = index >= Self.colors.count   // past the palette the colours come round again, dashed
             let own = runs.filter { $0.arm == row.name }
             let points = own.map(\.accuracyCurve.count).min() ?? 0
             let seconds = (0..<points).map { i in own.map { $0.accuracyCurve[i].trainingSeconds }.mean }
             let values = (0..<points).map { i in 100 * own.map { $0.accuracyCurve[i].accuracy }.mean }
-            accuracy.append(Series(name: row.name, x: [0] + seconds, y: [50] + values, color: color, lineWidth: 2))
+            accuracy.append(Series(name: row.name, x: [0] + seconds, y: [50] + values, color: color,
+                                   style: dashed ? .dashed : .line, lineWidth: 2))
             guard let first = own.first else { continue }
             let rows = try MetricsRow.read(directory.appendingPathComponent(row.name)
                 .appendingPathComponent("seed-\(first.seed)").appendingPathComponent("metrics.csv"))
             let total = Double(max(1, rows.count))
             let smoothed = Self.movingAverage(rows.map(\.loss), window: max(1, rows.count / 50))
             let sampled = envelope(rows.indices.map { (Double(rows[$0].step) / total, smoothed[$0]) }, maxPoints: 400)
-            loss.append(Series(name: row.name, x: sampled.map(\.0), y: sampled.map(\.1), color: color, lineWidth: 1.5))
+            loss.append(Series(name: row.name, x: sampled.map(\.0), y: sampled.map(\.1), color: color,
+                               style: dashed ? .dashed : .line, lineWidth: 1.5))
             let lr = rows.map { (Double($0.step) / total, $0.learningRate) }
             let thinned = lr.count > 2000 ? stride(from: 0, to: lr.count, by: lr.count / 1000).map { lr[$0] } + [lr.last!] : lr
-            rate.append(Series(name: row.name, x: thinned.map(\.0), y: thinned.map(\.1), color: color, style: .step, lineWidth: 1.5))
+            rate.append(Series(name: row.name, x: thinned.map(\.0), y: thinned.map(\.1), color: color,
+                               style: dashed ? .dashedStep : .step, lineWidth: 1.5))
         }
         var time = Figure(title: "Time to accuracy: held-out verification accuracy (mean over seeds) against training seconds",
                           xLabel: "training seconds (verification excluded)",

@@ -390,7 +390,9 @@ public final class Trainer {
                        ("batch size", "\(config.batchSize)"), ("epochs", "\(config.numEpoch)"), ("base LR", "\(config.lr)"),
                        ("margin (m1, m2, m3), s", "\(config.marginList), \(config.scale)"),
                        ("sample rate", "\(config.sampleRate)"), ("scheduler", state.schedule.scheduler.kindName),
-                       ("precision", config.fp16 ? "bfloat16 trunk, float32 weights and head" : "float32")],
+                       ("precision", config.fp16 ? "bfloat16 trunk, float32 weights and head" : "float32"),
+                      ("optimizer", config.optimizer == "schedulefree"
+                        ? "schedule-free SGD (beta \(config.momentum); evaluated and saved at its average x)" : "SGD, momentum \(config.momentum)")],
             figures: [("steps", "\(summary.steps)"),
                       ("training time", String(format: "%.1f s", summary.trainingSeconds)),
                       ("images/s (median step)", String(format: "%.1f", summary.imagesPerSecond)),
@@ -401,6 +403,7 @@ public final class Trainer {
                       ("skipped non-finite steps", "\(summary.skippedNonFiniteSteps)"),
                       ("skipped bad images", "\(summary.skippedBadImages)")],
             schedule: schedule, verifications: state.verifications)
+        if let reason = summary.stopReason { report.figures.insert(("ended early", reason), at: 0) }
         for (name, highest) in state.highestAccuracy.sorted(by: { $0.key < $1.key }) {
             report.figures.append(("\(name) best accuracy", String(format: "%.2f%%", 100 * highest)))
         }

@@ -135,7 +135,9 @@ struct ReplaySweep {
             x.append(Double(max(lastStep, 1)))
             y.append(row.finalLR)
             let name = row.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
-            return Series(name: name, x: x, y: y, color: colors[index % colors.count])
+            // Past the palette, the colours come round again dashed.
+            return Series(name: name, x: x, y: y, color: colors[index % colors.count],
+                          style: index < colors.count ? .line : .dashed)
         }
         let panel = Panel(title: "learning rate of each combination", yLabel: "LR", yScale: .log, series: series)
         return Figure(title: "haarface replay --sweep of \(logName): \(rows.count) combinations, \(lastStep) steps",

@@ -124,6 +124,8 @@ final class TrainCommandTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent(name).path), name)
         }
         XCTAssertEqual(try TrainingLog(contentsOf: output.appendingPathComponent("metrics.csv")).entries.count, 17)
+        let report = try String(contentsOf: output.appendingPathComponent("report.md"), encoding: .utf8)
+        XCTAssertTrue(report.contains(reason), "the report says why the run ended")
         let resumed = try CLI.run(["train", "--resume", "--output", output.path])
         XCTAssertEqual(resumed.status, 0, resumed.stderr)
         XCTAssertEqual(try TrainingLog(contentsOf: output.appendingPathComponent("metrics.csv")).entries.count, 17)

@@ -60,7 +60,8 @@ final class BaselineFixtureTests: XCTestCase {
                 baseLR: p.baseLR, totalSteps: p.totalSteps!, warmupSteps: p.warmupSteps!,
                 cooldownFraction: p.cooldownFraction!, cooldownShape: p.cooldownShape!, minimumLR: p.minimumLR!))
         default:
-            throw XCTSkip("unknown scheduler \(testCase.scheduler) in fixture")
+            // A fixture case this test cannot build fails it: skipping would drop the case silently.
+            throw SchedulerParameterError(parameter: "scheduler", value: testCase.scheduler, requirement: "a scheduler this test knows")
         }
     }
 

@@ -87,14 +87,7 @@ final class CheckpointTests: XCTestCase {
     /// same evaluation-mode embeddings; the state_dict PyTorch saves back loads here unchanged.
     /// Runs scripts/reference/models.py roundtrip; needs /usr/bin/python3 with torch and numpy.
     func testPyTorchLoadsOurCheckpointAndBack() throws {
-        let python = "/usr/bin/python3"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw XCTSkip("\(python) is missing: cannot check that PyTorch loads our checkpoints")
-        }
-        let probe = try runProcess(python, ["-c", "import torch, numpy"])
-        guard probe.status == 0 else {
-            throw XCTSkip("\(python) lacks the torch or numpy module (apt-get install python3-torch): \(probe.output)")
-        }
+        let python = try requirePyTorch("PyTorch loads our checkpoints")
         let model = try smallModel(seed: 5)
         // Non-trivial running statistics, so the evaluation forward depends on them.
         for case .buffer(let buffer) in model.state {

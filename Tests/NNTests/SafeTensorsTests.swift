@@ -118,14 +118,7 @@ final class SafeTensorsTests: XCTestCase {
 
     /// Swift writes, PyTorch (through scripts/reference/safetensors_torch.py) loads: needs /usr/bin/python3 with torch.
     func testPyTorchLoadsTheFileSwiftWrote() throws {
-        let python = "/usr/bin/python3"
-        guard FileManager.default.isExecutableFile(atPath: python) else {
-            throw XCTSkip("\(python) is missing: cannot check that PyTorch loads Swift-written safetensors")
-        }
-        let probe = try runProcess(python, ["-c", "import torch, numpy"])
-        guard probe.status == 0 else {
-            throw XCTSkip("\(python) lacks the torch or numpy module (apt-get install python3-torch): \(probe.output)")
-        }
+        let python = try requirePyTorch("PyTorch loads Swift-written safetensors")
         var file = SafeTensors(metadata: ["producer": "HaarFace"])
         file["conv.weight"] = SafeTensor(float32: [0.5, -1.25, 3e-8, 1e20], shape: [2, 2])
         file["bn.num_batches_tracked"] = SafeTensor(int64: [42], shape: [])

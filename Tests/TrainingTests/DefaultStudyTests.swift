@@ -37,4 +37,30 @@ final class DefaultStudyTests: XCTestCase {
         XCTAssertEqual(EmbeddedDefault.synthetic, study.synthetic)
         XCTAssertEqual(embedded.scheduler.kind, .mhlr)
     }
+
+    /// studies/beyond.yaml (docs/mhlr-study.md, "Beyond the paper") shares the default study's base and data, so
+    /// a folder holding the default study's runs keeps the runs both name; every arm is a valid run.
+    func testBeyondStudySharesTheDefaultStudysRuns() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("studies/beyond.yaml")
+        let beyond = try Study.load(url), standard = try DefaultStudy.study()
+        XCTAssertEqual(beyond.synthetic, standard.synthetic)
+        XCTAssertEqual(beyond.reference, standard.reference)
+        let directory = URL(fileURLWithPath: "/tmp/x")
+        var shared = 0
+        for arm in beyond.arms {
+            let config = try beyond.config(arm: arm, seed: 1, directory: directory)
+            try config.validate()
+            if let same = standard.arm(named: arm.name) {
+                XCTAssertEqual(config, try standard.config(arm: same, seed: 1, directory: directory), arm.name)
+                shared += 1
+            }
+        }
+        XCTAssertEqual(shared, 4, "poly-20, poly-5, mhlr-5 and mhlr-5-w16")
+        let auto = try beyond.config(arm: XCTUnwrap(beyond.arm(named: "mhlr-auto")), seed: 1, directory: directory)
+        XCTAssertEqual(auto.scheduler.stopAfterDecays, 4)
+        XCTAssertEqual(auto.numEpoch, 20)
+        let free = try beyond.config(arm: XCTUnwrap(beyond.arm(named: "schedulefree-5")), seed: 1, directory: directory)
+        XCTAssertEqual(free.optimizer, "schedulefree")
+    }
 }
