@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine (idempotent) and build.
 
 SWIFT      ?= swift
-APT_PACKAGES := libdnnl-dev libturbojpeg0-dev
+APT_PACKAGES := libdnnl-dev libturbojpeg0-dev zlib1g-dev pkg-config
 # The tests check files against NumPy and PyTorch (Debian's, under /usr/bin/python3) where the format is theirs.
 TEST_PACKAGES := python3-numpy python3-torch
 # The fixture generators need these too (the tests read committed fixtures).

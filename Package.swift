@@ -24,6 +24,8 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        // torch.save files are zip archives (needs zlib, Debian's zlib1g-dev).
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -40,6 +42,7 @@ let package = Package(
         .target(name: "TensorFixtures", dependencies: ["Engine"]),
         .target(name: "Training", dependencies: [
             "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
+            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimisedAlways),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench

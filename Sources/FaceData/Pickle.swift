@@ -12,6 +12,10 @@ indirect enum PickleValue {
     case list(PickleList)
     case global(module: String, name: String)
     case object(PickleObject)
+    case dict(PickleDict)
+    case float(Double)
+    /// A persistent id (BINPERSID): what a torch.save pickle refers to its storages by.
+    case persistent(PickleValue)
     /// A MARK on the stack (never a finished value).
     case mark
 
@@ -26,6 +30,9 @@ indirect enum PickleValue {
         case .list: return "list"
         case .global(let module, let name): return "\(module).\(name)"
         case .object(let object): return "object from \(object.callable.kind)"
+        case .dict: return "dict"
+        case .float: return "float"
+        case .persistent: return "persistent id"
         case .mark: return "mark"
         }
     }
@@ -34,6 +41,11 @@ indirect enum PickleValue {
 final class PickleList {
     var items: [PickleValue]
     init(_ items: [PickleValue] = []) { self.items = items }
+}
+
+/// A dict (or an OrderedDict, which REDUCE builds as one) in insertion order.
+final class PickleDict {
+    var entries: [(key: PickleValue, value: PickleValue)] = []
 }
 
 /// `callable(*arguments)` as REDUCE recorded it, with the state BUILD gave it.
@@ -47,12 +59,12 @@ final class PickleObject {
     }
 }
 
-/// A minimal pickle virtual machine for verification sets: the opcodes that protocol 2 (Python 2)
-/// and protocols 3-5 (Python 3) use for tuples, lists, bytes, booleans and NumPy arrays. Any other
-/// opcode, and any global outside NumPy's array reconstruction, is rejected with its byte offset:
-/// nothing is ever executed.
+/// A minimal pickle virtual machine for verification sets and torch.save state_dicts: the opcodes that
+/// protocol 2 (Python 2) and protocols 3-5 (Python 3) use for tuples, lists, dicts, bytes, numbers and
+/// booleans. Any other opcode, and any global outside the caller's allowed set (NumPy's array
+/// reconstruction by default), is rejected with its byte offset: nothing is ever executed.
 struct PickleReader {
-    static let allowedGlobals: Set<String> = [
+    static let numpyGlobals: Set<String> = [
         "numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct",
         "numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer",
         "numpy.ndarray", "numpy.dtype", "_codecs.encode", "__builtin__.bytes", "builtins.bytes",
@@ -60,24 +72,34 @@ struct PickleReader {
 
     let bytes: [UInt8]
     let file: String
+    /// "module.name" of every global the pickle may name, and what the file should hold (for messages).
+    let allowedGlobals: Set<String>
+    let contents: String
     private var position = 0
     private var stack: [PickleValue] = []
     private var memo: [Int: PickleValue] = [:]
     /// Every container built, for breaking cycles afterwards.
     private var lists: [PickleList] = []
     private var objects: [PickleObject] = []
+    private var dicts: [PickleDict] = []
 
-    init(bytes: [UInt8], file: String) {
+    init(bytes: [UInt8], file: String, allowedGlobals: Set<String> = numpyGlobals,
+         contents: String = "a verification .bin holds only lists of bytes or NumPy arrays and booleans") {
         self.bytes = bytes
         self.file = file
+        self.allowedGlobals = allowedGlobals
+        self.contents = contents
     }
 
     /// Runs the pickle to its STOP opcode and hands the value left on the stack to `interpret`.
     /// Pickles can build cycles (a list appended to itself through the memo); every list and object is
     /// emptied afterwards so that reference counting frees them.
-    static func load<Result>(_ data: Data, file: String, interpret: (PickleValue) throws -> Result) throws -> Result {
-        var reader = PickleReader(bytes: [UInt8](data), file: file)
+    static func load<Result>(_ data: Data, file: String, allowedGlobals: Set<String> = numpyGlobals,
+                             contents: String = "a verification .bin holds only lists of bytes or NumPy arrays and booleans",
+                             interpret: (PickleValue) throws -> Result) throws -> Result {
+        var reader = PickleReader(bytes: [UInt8](data), file: file, allowedGlobals: allowedGlobals, contents: contents)
         defer {
+            for dict in reader.dicts { dict.entries.removeAll() }
             for list in reader.lists { list.items.removeAll() }
             for object in reader.objects { object.state = nil; object.arguments.removeAll() }
         }
@@ -109,6 +131,33 @@ struct PickleReader {
                 let list = PickleList()
                 lists.append(list)
                 stack.append(.list(list))
+            case 0x7D:  // EMPTY_DICT
+                let dict = PickleDict()
+                dicts.append(dict)
+                stack.append(.dict(dict))
+            case 0x73:  // SETITEM
+                let value = try pop(opcodeOffset), key = try pop(opcodeOffset)
+                try dict(at: stack.count - 1, opcodeOffset).entries.append((key, value))
+            case 0x75:  // SETITEMS
+                let items = try popToMark(opcodeOffset)
+                guard items.count % 2 == 0 else { throw failure(at: opcodeOffset, "SETITEMS with an odd number of values") }
+                let dict = try dict(at: stack.count - 1, opcodeOffset)
+                for index in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[index], items[index + 1])) }
+            case 0x51:  // BINPERSID
+                stack.append(.persistent(try pop(opcodeOffset)))
+            case 0x8A:  // LONG1: a little-endian two's-complement integer of n bytes
+                let count = try readInteger(1, opcode: opcode, at: opcodeOffset)
+                guard count <= 8 else { throw failure(at: opcodeOffset, "LONG1 of \(count) bytes does not fit 64 bits") }
+                let raw = try readBytes(count, opcode: opcode, at: opcodeOffset)
+                var value: UInt64 = 0
+                for (shift, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
+                if count > 0 && count < 8 && raw.last! >= 0x80 { value |= ~UInt64(0) << (8 * UInt64(count)) }
+                stack.append(.int(Int(Int64(bitPattern: value))))
+            case 0x47:  // BINFLOAT: big-endian float64
+                let raw = try readBytes(8, opcode: opcode, at: opcodeOffset)
+                var bits: UInt64 = 0
+                for byte in raw { bits = bits << 8 | UInt64(byte) }
+                stack.append(.float(Double(bitPattern: bits)))
             case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
             case 0x4E: stack.append(.none)  // NONE
             case 0x88: stack.append(.bool(true))  // NEWTRUE
@@ -174,21 +223,22 @@ struct PickleReader {
                 stack.append(try reduce(callable, values, at: opcodeOffset))
             case 0x62:  // BUILD
                 let state = try pop(opcodeOffset)
-                guard case .object(let object) = try top(opcodeOffset) else {
-                    throw failure(at: opcodeOffset, "BUILD needs an object below its state")
+                switch try top(opcodeOffset) {
+                case .object(let object): object.state = state
+                case .dict: break   // an OrderedDict's attributes (a state_dict's _metadata): not needed
+                default: throw failure(at: opcodeOffset, "BUILD needs an object below its state")
                 }
-                object.state = state
             default:
                 throw failure(at: opcodeOffset, String(format: "unsupported pickle opcode 0x%02X", opcode)
                                   + (opcode >= 0x20 && opcode < 0x7F ? " ('\(Character(UnicodeScalar(opcode)))')" : "")
-                                  + " (a verification .bin holds only lists of bytes or NumPy arrays and booleans)")
+                                  + " (\(contents))")
             }
         }
     }
 
     private func global(module: String, name: String, at offset: Int) throws -> PickleValue {
-        guard Self.allowedGlobals.contains("\(module).\(name)") else {
-            throw failure(at: offset, "refusing global \(module).\(name) (only NumPy array reconstruction is allowed)")
+        guard allowedGlobals.contains("\(module).\(name)") else {
+            throw failure(at: offset, "refusing global \(module).\(name) (nothing is run: \(contents))")
         }
         return .global(module: module, name: name)
     }
@@ -196,6 +246,12 @@ struct PickleReader {
     /// `_codecs.encode(text, 'latin1')` and `bytes()` are how Python 3 writes bytes under protocol 2:
     /// evaluate them. Everything else stays a recorded call for the NumPy decoder.
     private mutating func reduce(_ callable: PickleValue, _ arguments: [PickleValue], at offset: Int) throws -> PickleValue {
+        if case .global("collections", "OrderedDict") = callable {
+            guard arguments.isEmpty else { throw failure(at: offset, "OrderedDict() with arguments is not supported") }
+            let dict = PickleDict()
+            dicts.append(dict)
+            return .dict(dict)
+        }
         if case .global(_, "bytes") = callable {
             guard arguments.isEmpty else { throw failure(at: offset, "bytes() with arguments is not supported") }
             return .bytes(Data())
@@ -263,6 +319,13 @@ struct PickleReader {
         let items = Array(stack[(markIndex + 1)...])
         stack.removeSubrange(markIndex...)
         return items
+    }
+
+    private func dict(at index: Int, _ offset: Int) throws -> PickleDict {
+        guard index >= 0, case .dict(let dict) = stack[index] else {
+            throw failure(at: offset, "SETITEM(S) needs a dict below its values")
+        }
+        return dict
     }
 
     private func list(at index: Int, _ offset: Int) throws -> PickleList {

@@ -18,3 +18,19 @@ public enum Backbone {
         }
     }
 }
+
+extension Backbone {
+    /// The IResNet (r18 ... r200) whose residual blocks per stage match a state_dict's `layerN.M.` keys; nil for
+    /// anything else (MobileFaceNet, an unknown depth).
+    static func iresnetDepth(of file: SafeTensors) -> String? {
+        let depths = ["r18": [2, 2, 2, 2], "r34": [3, 4, 6, 3], "r50": [3, 4, 14, 3], "r100": [3, 13, 30, 3], "r200": [6, 26, 60, 6]]
+        let blocks = (1...4).map { stage in
+            Set(file.tensors.keys.compactMap { key -> Int? in
+                let parts = key.split(separator: ".")
+                return parts.count > 2 && parts[0] == "layer\(stage)" ? Int(parts[1]) : nil
+            }).count
+        }
+        return depths.first { $0.value == blocks }?.key
+    }
+}
+

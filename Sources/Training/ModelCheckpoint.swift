@@ -2,8 +2,10 @@ import Foundation
 import NN
 
 /// A backbone loaded from a safetensors file with PyTorch's keys: one written by HaarFace (its metadata
-/// names the network, embedding size and input size) or one exported from insightface's PyTorch model
-/// (then `network` must be given; the sizes are read off the tensors' shapes).
+/// names the network, embedding size and input size), one exported from insightface's PyTorch model, or an
+/// arcface_torch `torch.save(state_dict)` file (`TorchCheckpoint`, read without running its pickle). Without
+/// metadata the sizes are read off the tensors' shapes and an IResNet's depth off its block keys; `network`
+/// overrides.
 public struct ModelCheckpoint {
     public let backbone: any UnaryLayer
     public let network: String
@@ -11,8 +13,8 @@ public struct ModelCheckpoint {
     public let embeddingSize: Int
 
     public init(contentsOf url: URL, network givenNetwork: String? = nil) throws {
-        let file = try SafeTensors.read(contentsOf: url)
-        guard let network = givenNetwork ?? file.metadata["network"] else {
+        let file = TorchCheckpoint.isTorchSave(url) ? try TorchCheckpoint.read(contentsOf: url) : try SafeTensors.read(contentsOf: url)
+        guard let network = givenNetwork ?? file.metadata["network"] ?? Backbone.iresnetDepth(of: file) else {
             throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata): pass --network r18|r34|r50|r100|r200|mbf")
         }
         guard let features = file["features.weight"] ?? file["features.bias"], features.shape.count == 1 else {

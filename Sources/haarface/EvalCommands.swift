@@ -6,9 +6,9 @@ import Training
 
 /// The flags every command that loads a model shares.
 struct CheckpointOptions: ParsableArguments {
-    @Option(help: "A backbone in safetensors with PyTorch keys (HaarFace's model.safetensors, or insightface's exported).")
+    @Option(help: "A backbone: safetensors with PyTorch keys (HaarFace's model.safetensors, insightface's exported) or an arcface_torch torch.save state_dict (.pth/.pt, read without running its pickle).")
     var checkpoint: String
-    @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when the file's metadata does not name the network.")
+    @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when neither the file's metadata nor an IResNet's keys tell the network.")
     var network: String?
     @Option(help: "Images per forward pass.")
     var batchSize = 64

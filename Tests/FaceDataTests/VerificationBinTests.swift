@@ -80,9 +80,9 @@ final class VerificationBinTests: XCTestCase {
     }
 
     func testUnsupportedOpcodeIsNamedWithItsOffset() throws {
-        // PROTO 2, EMPTY_DICT ('}') at byte 2.
-        XCTAssertThrowsError(try VerificationBin.decode(Data([0x80, 0x02, 0x7D, 0x2E]), name: "x", file: "x.bin")) { error in
-            XCTAssertEqual("\(error)", "x.bin: byte 2: unsupported pickle opcode 0x7D ('}') (a verification .bin holds only "
+        // PROTO 2, OBJ ('o', builds an instance from a class on the stack) at byte 2.
+        XCTAssertThrowsError(try VerificationBin.decode(Data([0x80, 0x02, 0x6F, 0x2E]), name: "x", file: "x.bin")) { error in
+            XCTAssertEqual("\(error)", "x.bin: byte 2: unsupported pickle opcode 0x6F ('o') (a verification .bin holds only "
                            + "lists of bytes or NumPy arrays and booleans)")
         }
         // A global outside NumPy: os.system must never be resolved.

@@ -62,25 +62,3 @@ enum Formula {
                values: uniform(batch * 3 * size * size, stream: 100000).map { Float($0) })
     }
 }
-
-/// The interop tests' Python: /usr/bin/python3 with torch and numpy (`make test` installs Debian's). Without
-/// it a test is skipped on a developer's machine, but under CI (`CI=true`, which .ci/run sets) a missing
-/// reference is a failure: an interop claim CI never checks is not a claim.
-func requirePyTorch(_ purpose: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let python = "/usr/bin/python3"
-    var problem: String?
-    if !FileManager.default.isExecutableFile(atPath: python) {
-        problem = "\(python) is missing: cannot check that \(purpose)"
-    } else {
-        let probe = try runProcess(python, ["-c", "import torch, numpy"])
-        if probe.status != 0 {
-            problem = "\(python) lacks the torch or numpy module (apt-get install python3-torch), so cannot check that \(purpose): \(probe.output)"
-        }
-    }
-    guard let problem else { return python }
-    if ProcessInfo.processInfo.environment["CI"] == "true" {
-        XCTFail("under CI no test may skip: " + problem, file: file, line: line)
-        throw XCTSkip("failed above")
-    }
-    throw XCTSkip(problem)
-}

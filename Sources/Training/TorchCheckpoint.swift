@@ -1,0 +1,109 @@
+import FaceData
+import Foundation
+import NN
+import ZIPFoundation
+
+/// A `torch.save(state_dict)` file (PyTorch >= 1.6's zip layout: `<name>/data.pkl`, `<name>/data/<key>`,
+/// `<name>/byteorder`) read without running anything: the pickle goes through `TorchStateDict`'s restricted
+/// reader, the storages are read as raw little-endian data, strided and offset views are gathered, float16 and
+/// bfloat16 (and float64) tensors become float32, and DDP's `module.` prefix is stripped.
+public enum TorchCheckpoint {
+    /// Whether the file starts like a zip archive (a torch.save file; safetensors starts with its header length).
+    public static func isTorchSave(_ url: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        let magic = (try? handle.read(upToCount: 4)) ?? Data()
+        return magic == Data([0x50, 0x4B, 0x03, 0x04])
+    }
+
+    public static func read(contentsOf url: URL) throws -> SafeTensors {
+        func fail(_ message: String) -> ConfigError { ConfigError(file: url.path, message: message) }
+        let archive: Archive
+        do {
+            archive = try Archive(url: url, accessMode: .read)
+        } catch {
+            throw fail("not a readable torch.save archive (\(error))")
+        }
+        let entries = Array(archive)
+        guard let pickleEntry = entries.first(where: { $0.path == "data.pkl" || $0.path.hasSuffix("/data.pkl") }) else {
+            throw fail("a zip without data.pkl: not a torch.save file")
+        }
+        let prefix = String(pickleEntry.path.dropLast("data.pkl".count))
+        func contents(_ entry: Entry) throws -> Data {
+            var data = Data()
+            data.reserveCapacity(Int(entry.uncompressedSize))
+            do {
+                _ = try archive.extract(entry) { data.append($0) }
+            } catch {
+                throw fail("cannot read \(entry.path) from the archive (\(error))")
+            }
+            return data
+        }
+        if let order = archive[prefix + "byteorder"] {
+            let text = String(decoding: try contents(order), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard text == "little" else { throw fail("byteorder is '\(text)': only little-endian files are read") }
+        }
+        let records = try TorchStateDict.records(pickle: try contents(pickleEntry), file: "\(url.path):\(pickleEntry.path)")
+        var storages: [String: Data] = [:]
+        var file = SafeTensors(metadata: ["format": "pt", "source": "torch.save"])
+        for (name, record) in records {
+            if storages[record.storage] == nil {
+                guard let entry = archive[prefix + "data/" + record.storage] else {
+                    throw fail("'\(name)' refers to storage \(record.storage), which the archive lacks")
+                }
+                storages[record.storage] = try contents(entry)
+            }
+            let key = name.hasPrefix("module.") ? String(name.dropFirst("module.".count)) : name
+            guard file[key] == nil else { throw fail("'\(key)' appears twice (with and without DDP's module. prefix)") }
+            file[key] = try tensor(record, storage: storages[record.storage]!, name: name, fail: fail)
+        }
+        return file
+    }
+
+    /// The view `record` describes into `storage`, gathered in row-major order.
+    static func tensor(_ record: TorchTensorRecord, storage: Data, name: String, fail: (String) -> ConfigError) throws -> SafeTensor {
+        let size = record.elementType.byteCount
+        let available = storage.count / size
+        let count = record.shape.reduce(1, *)
+        if count > 0 {
+            let last = record.offset + zip(record.shape, record.strides).reduce(0) { $0 + ($1.0 - 1) * $1.1 }
+            guard last < available else {
+                throw fail("'\(name)': its view reaches element \(last), the storage holds \(available)")
+            }
+        }
+        // Element indices of the view, row-major.
+        var indices = [Int](repeating: record.offset, count: count)
+        if count > 0 {
+            var position = [Int](repeating: 0, count: record.shape.count)
+            for flat in 0..<count {
+                var index = record.offset
+                for axis in position.indices { index += position[axis] * record.strides[axis] }
+                indices[flat] = index
+                var axis = record.shape.count - 1
+                while axis >= 0 {
+                    position[axis] += 1
+                    if position[axis] < record.shape[axis] { break }
+                    position[axis] = 0
+                    axis -= 1
+                }
+            }
+        }
+        return storage.withUnsafeBytes { raw -> SafeTensor in
+            func load<T: FixedWidthInteger>(_ index: Int, _: T.Type) -> T {
+                T(littleEndian: raw.loadUnaligned(fromByteOffset: index * size, as: T.self))
+            }
+            switch record.elementType {
+            case .float32:
+                return SafeTensor(float32: indices.map { Float(bitPattern: load($0, UInt32.self)) }, shape: record.shape)
+            case .float16:
+                return SafeTensor(float32: indices.map { Float(Float16(bitPattern: load($0, UInt16.self))) }, shape: record.shape)
+            case .bfloat16:
+                return SafeTensor(float32: indices.map { Float(bitPattern: UInt32(load($0, UInt16.self)) << 16) }, shape: record.shape)
+            case .float64:
+                return SafeTensor(float32: indices.map { Float(Double(bitPattern: load($0, UInt64.self))) }, shape: record.shape)
+            case .int64:
+                return SafeTensor(int64: indices.map { Int64(bitPattern: load($0, UInt64.self)) }, shape: record.shape)
+            }
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import FaceData
+import Foundation
+import NN
+import TensorFixtures
+import XCTest
+@testable import Training
+
+/// arcface_torch's `torch.save(state_dict)` files, read without running their pickle, against the same tensors
+/// written as safetensors by the committed script scripts/reference/torch_checkpoints.py (Debian's torch 1.13),
+/// run at test time. Equal tensors give equal embeddings: the safetensors path is checked against PyTorch's
+/// forward by CheckpointTests.testPyTorchLoadsOurCheckpointAndBack.
+final class TorchCheckpointTests: XCTestCase {
+    static var directory: URL!
+    static var marker: URL!
+
+    override class func setUp() {
+        super.setUp()
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("pth-\(UUID().uuidString)")
+        marker = FileManager.default.temporaryDirectory.appendingPathComponent("pth-marker-\(UUID().uuidString)")
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: directory)
+        try? FileManager.default.removeItem(at: marker)
+        super.tearDown()
+    }
+
+    /// Writes the files once per test process (the script takes a few seconds).
+    func files() throws -> URL {
+        let python = try requirePyTorch("HaarFace reads torch.save files")
+        if !FileManager.default.fileExists(atPath: Self.directory.appendingPathComponent("evil.pth").path) {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("scripts/reference/torch_checkpoints.py").path
+            let run = try runProcess(python, [script, Self.directory.path, Self.marker.path])
+            XCTAssertEqual(run.status, 0, run.output)
+        }
+        return Self.directory
+    }
+
+    func assertSameTensors(_ got: SafeTensors, _ expected: SafeTensors, rounding: ((Float) -> Float)? = nil,
+                           _ name: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(Set(got.tensors.keys), Set(expected.tensors.keys), name, file: file, line: line)
+        for (key, tensor) in expected.tensors {
+            guard let other = got[key] else { continue }
+            XCTAssertEqual(other.shape, tensor.shape, "\(name) \(key)", file: file, line: line)
+            if tensor.dtype == .int64 {
+                XCTAssertEqual(other.dtype, .int64, "\(name) \(key)", file: file, line: line)
+                XCTAssertEqual(other.bytes, tensor.bytes, "\(name) \(key)", file: file, line: line)
+            } else {
+                let values = tensor.floats().map { rounding?($0) ?? $0 }
+                XCTAssertEqual(other.floats(), values, "\(name) \(key)", file: file, line: line)
+            }
+        }
+    }
+
+    func testStateDictsReadAsTheSameTensors() throws {
+        let folder = try files()
+        let reference = try SafeTensors.read(contentsOf: folder.appendingPathComponent("small.safetensors"))
+        XCTAssertGreaterThan(reference.tensors.count, 50)
+        for name in ["small_f32", "small_ddp", "small_view", "small_wrapped"] {
+            let url = folder.appendingPathComponent("\(name).pth")
+            XCTAssertTrue(TorchCheckpoint.isTorchSave(url), name)
+            assertSameTensors(try TorchCheckpoint.read(contentsOf: url), reference, name)
+        }
+        // Half precision: the float32 values the file's float16 / bfloat16 hold, exactly.
+        assertSameTensors(try TorchCheckpoint.read(contentsOf: folder.appendingPathComponent("small_f16.pth")), reference,
+                          rounding: { Float(Float16($0)) }, "float16")
+        assertSameTensors(try TorchCheckpoint.read(contentsOf: folder.appendingPathComponent("small_bf16.pth")), reference,
+                          rounding: { Float(bitPattern: (($0.bitPattern &+ 0x7FFF &+ (($0.bitPattern >> 16) & 1)) >> 16) << 16) },
+                          "bfloat16")
+        XCTAssertFalse(TorchCheckpoint.isTorchSave(folder.appendingPathComponent("small.safetensors")))
+    }
+
+    /// The full-width IResNet-18 loads through every --checkpoint command's loader, its depth told from the keys.
+    func testModelCheckpointLoadsATorchSaveFileAndTellsTheDepth() throws {
+        let folder = try files()
+        let fromTorch = try ModelCheckpoint(contentsOf: folder.appendingPathComponent("r18.pth"))
+        let fromSafeTensors = try ModelCheckpoint(contentsOf: folder.appendingPathComponent("r18.safetensors"), network: "r18")
+        XCTAssertEqual(fromTorch.network, "r18")
+        XCTAssertEqual(fromTorch.embeddingSize, 32)
+        XCTAssertEqual(fromTorch.imageSize, 16)
+        let got = fromTorch.backbone.stateTensors(metadata: [:]), expected = fromSafeTensors.backbone.stateTensors(metadata: [:])
+        assertSameTensors(got, expected, "r18")
+    }
+
+    /// A pickle that would call os.system under torch.load is refused by name, and nothing runs.
+    func testAPickleThatRunsCodeIsRefusedWithoutRunningIt() throws {
+        let url = try files().appendingPathComponent("evil.pth")
+        XCTAssertThrowsError(try TorchCheckpoint.read(contentsOf: url)) { error in
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("refusing global posix.system"), text)
+            XCTAssertTrue(text.contains("evil.pth"), text)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.marker.path), "the pickle's command must never run")
+        XCTAssertThrowsError(try ModelCheckpoint(contentsOf: url))
+    }
+}
