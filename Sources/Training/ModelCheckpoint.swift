@@ -13,14 +13,35 @@ public struct ModelCheckpoint {
     public let embeddingSize: Int
 
     public init(contentsOf url: URL, network givenNetwork: String? = nil) throws {
-        let file = TorchCheckpoint.isTorchSave(url) ? try TorchCheckpoint.read(contentsOf: url) : try SafeTensors.read(contentsOf: url)
+        let file = try Self.tensors(contentsOf: url)
+        let (network, embeddingSize) = try Self.describe(file, url: url, network: givenNetwork)
+        let imageSize = Self.imageSize(of: file, network: network)
+        let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, seed: 0)
+        try backbone.loadState(from: file, source: url.path)
+        self.backbone = backbone
+        self.network = network
+        self.imageSize = imageSize
+        self.embeddingSize = embeddingSize
+    }
+
+    /// A checkpoint file's tensors: a torch.save archive or safetensors, told by the file's first bytes.
+    public static func tensors(contentsOf url: URL) throws -> SafeTensors {
+        TorchCheckpoint.isTorchSave(url) ? try TorchCheckpoint.read(contentsOf: url) : try SafeTensors.read(contentsOf: url)
+    }
+
+    /// The network (given, else the metadata's, else an IResNet's depth from its keys) and the embedding size
+    /// (the final `features` batch norm's length) of a backbone's tensors.
+    static func describe(_ file: SafeTensors, url: URL, network givenNetwork: String?) throws -> (network: String, embeddingSize: Int) {
         guard let network = givenNetwork ?? file.metadata["network"] ?? Backbone.iresnetDepth(of: file) else {
-            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata): pass --network r18|r34|r50|r100|r200|mbf")
+            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata, not an IResNet's keys): pass --network r18|r34|r50|r100|r200|mbf")
         }
         guard let features = file["features.weight"] ?? file["features.bias"], features.shape.count == 1 else {
             throw ConfigError(file: url.path, message: "no 'features.weight' tensor: not an insightface backbone's state_dict")
         }
-        let embeddingSize = features.shape[0]
+        return (network, features.shape[0])
+    }
+
+    static func imageSize(of file: SafeTensors, network: String) -> Int {
         var imageSize = Int(file.metadata["image_size"] ?? "") ?? 112
         if file.metadata["image_size"] == nil, network != "mbf", let fc = file["fc.weight"], fc.shape.count == 2 {
             // IResNet's fc takes 512 * (H/16) * (W/16) features: square inputs are assumed.
@@ -28,11 +49,21 @@ public struct ModelCheckpoint {
             let side = Int(Double(cells).squareRoot().rounded())
             if side * side == cells { imageSize = side * 16 }
         }
-        let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, seed: 0)
+        return imageSize
+    }
+
+    /// Loads a checkpoint's weights into `backbone`, a fresh `network` of `embeddingSize` at `imageSize`
+    /// (`train --init`, fine-tuning): a file of another network, embedding or input size is an error naming both.
+    static func initialize(_ backbone: any UnaryLayer, from url: URL, network: String, embeddingSize: Int, imageSize: Int) throws {
+        let file = try tensors(contentsOf: url)
+        let found = try describe(file, url: url, network: nil)
+        func refuse(_ what: String, _ theirs: String, _ ours: String) -> ConfigError {
+            ConfigError(file: url.path, message: "--init: the checkpoint's \(what) is \(theirs), this run's is \(ours)")
+        }
+        guard found.network == network else { throw refuse("network", found.network, network) }
+        guard found.embeddingSize == embeddingSize else { throw refuse("embedding size", "\(found.embeddingSize)", "\(embeddingSize)") }
+        let theirSize = Self.imageSize(of: file, network: network)
+        guard theirSize == imageSize else { throw refuse("input size", "\(theirSize)", "\(imageSize)") }
         try backbone.loadState(from: file, source: url.path)
-        self.backbone = backbone
-        self.network = network
-        self.imageSize = imageSize
-        self.embeddingSize = embeddingSize
     }
 }

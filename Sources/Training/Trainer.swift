@@ -138,6 +138,11 @@ public final class Trainer {
             let optimizerURL = folder.appendingPathComponent("optimizer.safetensors")
             try optimizer.loadState(try SafeTensors.read(contentsOf: optimizerURL), source: optimizerURL.path)
         } else {
+            if !config.initFrom.isEmpty {
+                try ModelCheckpoint.initialize(backbone, from: URL(fileURLWithPath: config.initFrom), network: config.network,
+                                               embeddingSize: config.embeddingSize, imageSize: config.imageSize)
+                notes.append("backbone initialised from \(config.initFrom)")
+            }
             state = TrainerState(config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(scheduler),
                                  trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator,
                                  verifications: [], highestAccuracy: [:], skippedNonFiniteSteps: 0, skippedBadImages: 0,

@@ -51,6 +51,8 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     /// sgd (arcface_torch's) or schedulefree (Defazio et al. 2024: evaluated and saved at its average x, with
     /// batch-norm statistics re-measured there; `momentum` is its beta).
     public var optimizer = "sgd"
+    /// Start from this checkpoint's backbone (safetensors or torch.save) instead of random weights: fine-tuning.
+    public var initFrom = ""
 
     public init() {}
 
@@ -118,6 +120,8 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
               "sgd, or schedulefree (schedule-free SGD: trains at y, evaluates and saves the average x; momentum is its beta).") { value, _ in
             optimizers.contains(value) ? nil : "expected sgd or schedulefree, found '\(value)'"
         },
+        .make("init", \.initFrom,
+              "Start from this checkpoint's backbone (model.safetensors or arcface_torch's model.pt / backbone.pth), not random weights."),
     ]
 
     /// Reads a YAML (.yaml, .yml) or JSON (.json) config file. Unknown keys are errors: a misspelt knob

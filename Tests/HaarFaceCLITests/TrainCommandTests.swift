@@ -1,5 +1,6 @@
 import Foundation
 import MHLR
+import NN
 import XCTest
 
 /// `haarface train` end to end on a tiny synthetic set (10 identities x 8 images at 16x16, 40 held-out
@@ -103,6 +104,25 @@ final class TrainCommandTests: XCTestCase {
         let resumedLosses = try TrainingLog(contentsOf: killed.appendingPathComponent("metrics.csv")).entries
         XCTAssertEqual(resumedLosses.map(\.step), Array(1...20), "no step logged twice or lost", file: file, line: line)
         XCTAssertEqual(resumedLosses.map(\.loss), wholeLosses.map(\.loss), file: file, line: line)
+    }
+
+    /// --init starts from a checkpoint's backbone: at an LR of 1e-9 the run ends where the checkpoint was (its
+    /// convolutions unchanged to 1e-6), and a checkpoint of another embedding size is refused by name.
+    func testInitStartsFromACheckpointsBackbone() throws {
+        let scratch = try CLI.run(arguments(output: "scratch"))
+        XCTAssertEqual(scratch.status, 0, scratch.stderr)
+        let model = workDirectory.appendingPathComponent("scratch/model.safetensors")
+        let tuned = try CLI.run(arguments(output: "tuned", extra: ["--init", model.path, "--lr", "1e-9"]))
+        XCTAssertEqual(tuned.status, 0, tuned.stderr)
+        let log = try String(contentsOf: workDirectory.appendingPathComponent("tuned/training.log"), encoding: .utf8)
+        XCTAssertTrue(log.contains("backbone initialised from \(model.path)"), log)
+        let start = try SafeTensors.read(contentsOf: model)["conv1.weight"]!.floats()
+        let end = try SafeTensors.read(contentsOf: workDirectory.appendingPathComponent("tuned/model.safetensors"))["conv1.weight"]!.floats()
+        XCTAssertLessThan(zip(start, end).map { abs($0 - $1) }.max()!, 1e-6)
+
+        let wrong = try CLI.run(arguments(output: "wrong", extra: ["--init", model.path, "--embedding-size", "64"]))
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("\(model.path): --init: the checkpoint's embedding size is 32, this run's is 64"), wrong.stderr)
     }
 
     /// stop_after_decays makes num_epoch a ceiling: with a threshold every response is below, window 4 and the
