@@ -32,17 +32,27 @@ public struct ModelCheckpoint {
     /// The network (given, else the metadata's, else an IResNet's depth from its keys) and the embedding size
     /// (the final `features` batch norm's length) of a backbone's tensors.
     static func describe(_ file: SafeTensors, url: URL, network givenNetwork: String?) throws -> (network: String, embeddingSize: Int) {
-        guard let network = givenNetwork ?? file.metadata["network"] ?? Backbone.iresnetDepth(of: file) else {
-            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata, not an IResNet's keys): pass --network r18|r34|r50|r100|r200|mbf")
+        let isMobileFaceNet = file[mobileFaceNetMarker] != nil
+        guard let network = givenNetwork ?? file.metadata["network"] ?? Backbone.iresnetDepth(of: file)
+            ?? (isMobileFaceNet ? "mbf" : nil) else {
+            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata, not an IResNet's or a MobileFaceNet's keys): pass --network r18|r34|r50|r100|r200|mbf")
         }
-        guard let features = file["features.weight"] ?? file["features.bias"], features.shape.count == 1 else {
-            throw ConfigError(file: url.path, message: "no 'features.weight' tensor: not an insightface backbone's state_dict")
+        // The embedding is the final batch norm's length: IResNet's `features`, MobileFaceNet's GDC `features.layers.3`.
+        let finalNorm = network == "mbf" ? "features.layers.3" : "features"
+        guard let features = file[finalNorm + ".weight"] ?? file[finalNorm + ".bias"], features.shape.count == 1 else {
+            throw ConfigError(file: url.path, message: "no '\(finalNorm).weight' tensor: not an insightface \(network) backbone's state_dict")
         }
         return (network, features.shape[0])
     }
 
+    /// A key only MobileFaceNet's state_dict has.
+    static let mobileFaceNetMarker = "conv_sep.layers.0.weight"
+
     static func imageSize(of file: SafeTensors, network: String) -> Int {
         var imageSize = Int(file.metadata["image_size"] ?? "") ?? 112
+        if file.metadata["image_size"] == nil, network == "mbf", let gdc = file["features.layers.0.layers.0.weight"], gdc.shape.count == 4 {
+            imageSize = 16 * gdc.shape[3]   // the GDC's depthwise kernel covers the last (H/16 x W/16) map
+        }
         if file.metadata["image_size"] == nil, network != "mbf", let fc = file["fc.weight"], fc.shape.count == 2 {
             // IResNet's fc takes 512 * (H/16) * (W/16) features: square inputs are assumed.
             let cells = fc.shape[1] / 512

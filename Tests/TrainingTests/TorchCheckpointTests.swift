@@ -81,6 +81,14 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertEqual(fromTorch.imageSize, 16)
         let got = fromTorch.backbone.stateTensors(metadata: [:]), expected = fromSafeTensors.backbone.stateTensors(metadata: [:])
         assertSameTensors(got, expected, "r18")
+        // IResNet-50 saved in float16, and MobileFaceNet, both told from their keys.
+        for (name, reference, network, embedding, size) in [("r50_f16.pth", "r50.safetensors", "r50", 32, 16),
+                                                             ("mbf.pth", "mbf.safetensors", "mbf", 512, 112)] {
+            let model = try ModelCheckpoint(contentsOf: folder.appendingPathComponent(name))
+            XCTAssertEqual([model.network, "\(model.embeddingSize)", "\(model.imageSize)"], [network, "\(embedding)", "\(size)"], name)
+            let expected = try ModelCheckpoint(contentsOf: folder.appendingPathComponent(reference), network: network)
+            assertSameTensors(model.backbone.stateTensors(metadata: [:]), expected.backbone.stateTensors(metadata: [:]), name)
+        }
     }
 
     /// A pickle that would call os.system under torch.load is refused by name, and nothing runs.

@@ -12,6 +12,8 @@ with non-trivial batch-norm statistics) and the full-width IResNet-18 at 16x16:
   small_view.pth            one weight a non-contiguous view and one a view at a storage offset
   small_wrapped.pth         {"state_dict": state_dict}
   r18.pth, r18.safetensors  the full-width network (so the depth can be told from the keys)
+  r50_f16.pth, r50.safetensors   IResNet-50 at 16x16, saved in float16 (the reference holds its float32 values)
+  mbf.pth, mbf.safetensors  MobileFaceNet (112x112, embedding 512)
   evil.pth                  a pickle that calls os.system("touch MARKER") when torch.load runs it
 """
 import os
@@ -65,6 +67,14 @@ def main():
     full = seeded(iresnet(18, image_size=(16, 16), embedding_size=32), 8)
     save_file(full.state_dict(), os.path.join(out, "r18.safetensors"))
     torch.save(full.state_dict(), os.path.join(out, "r18.pth"))
+    r50 = seeded(iresnet(50, image_size=(16, 16), embedding_size=32), 9)
+    half = {k: v.half() if v.dtype.is_floating_point else v for k, v in r50.state_dict().items()}
+    torch.save(half, os.path.join(out, "r50_f16.pth"))
+    save_file({k: v.float() if v.dtype.is_floating_point else v for k, v in half.items()}, os.path.join(out, "r50.safetensors"))
+    from models import MobileFaceNet  # noqa: E402
+    mbf = seeded(MobileFaceNet(), 10)
+    torch.save(mbf.state_dict(), os.path.join(out, "mbf.pth"))
+    save_file(mbf.state_dict(), os.path.join(out, "mbf.safetensors"))
     torch.save(Evil(marker), os.path.join(out, "evil.pth"))
     print("written", len(os.listdir(out)), "files")
 
