@@ -97,13 +97,23 @@ struct PickleReader {
     static func load<Result>(_ data: Data, file: String, allowedGlobals: Set<String> = numpyGlobals,
                              contents: String = "a verification .bin holds only lists of bytes or NumPy arrays and booleans",
                              interpret: (PickleValue) throws -> Result) throws -> Result {
-        var reader = PickleReader(bytes: [UInt8](data), file: file, allowedGlobals: allowedGlobals, contents: contents)
+        try load(bytes: [UInt8](data), from: 0, file: file, allowedGlobals: allowedGlobals, contents: contents,
+                 interpret: interpret).result
+    }
+
+    /// Runs the pickle that starts at `start` in `bytes` (files such as PyTorch's legacy format hold several in a
+    /// row) and returns its interpretation and the offset just past its STOP.
+    static func load<Result>(bytes: [UInt8], from start: Int, file: String, allowedGlobals: Set<String>, contents: String,
+                             interpret: (PickleValue) throws -> Result) throws -> (result: Result, end: Int) {
+        var reader = PickleReader(bytes: bytes, file: file, allowedGlobals: allowedGlobals, contents: contents)
+        reader.position = start
         defer {
             for dict in reader.dicts { dict.entries.removeAll() }
             for list in reader.lists { list.items.removeAll() }
             for object in reader.objects { object.state = nil; object.arguments.removeAll() }
         }
-        return try interpret(try reader.run())
+        let value = try reader.run()
+        return (try interpret(value), reader.position)
     }
 
     private mutating func run() throws -> PickleValue {

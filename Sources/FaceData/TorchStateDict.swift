@@ -39,6 +39,61 @@ public enum TorchStateDict {
         }
     }
 
+    /// PyTorch's legacy (pre-1.6, or `_use_new_zipfile_serialization=False`) layout: a magic-number pickle, the
+    /// format version (1001), the system info, the state_dict pickle, the sorted list of storage keys, then each
+    /// storage as an 8-byte little-endian element count and its raw data. Returns the records and each storage's
+    /// bytes.
+    public static func legacy(_ data: Data, file: String) throws -> (records: [(name: String, tensor: TorchTensorRecord)], storages: [String: Data]) {
+        func fail(_ message: String) -> DataFormatError { DataFormatError(file: file, message: message) }
+        let bytes = [UInt8](data)
+        guard bytes.starts(with: legacyMagic) else { throw fail("neither a zip archive nor PyTorch's legacy format (no magic number)") }
+        let plain: Set<String> = [], what = "PyTorch's legacy format"
+        let (version, afterVersion) = try PickleReader.load(bytes: bytes, from: legacyMagic.count, file: file, allowedGlobals: plain,
+                                                            contents: what) { $0 }
+        guard case .int(1001) = version else { throw fail("legacy format version \(version.kind), expected 1001") }
+        let (littleEndian, afterInfo) = try PickleReader.load(bytes: bytes, from: afterVersion, file: file, allowedGlobals: plain,
+                                                              contents: what) { info -> Bool in
+            guard case .dict(let dict) = info else { return false }
+            return dict.entries.contains { entry in
+                if case .string("little_endian") = entry.key, case .bool(true) = entry.value { return true }
+                return false
+            }
+        }
+        guard littleEndian else { throw fail("the file was written on a big-endian machine (or has no system info)") }
+        let (records, afterState) = try PickleReader.load(bytes: bytes, from: afterInfo, file: file, allowedGlobals: allowedGlobals,
+                                                          contents: "a PyTorch state_dict holds only named tensors") {
+            try interpret($0, file: file)
+        }
+        let (keys, afterKeys) = try PickleReader.load(bytes: bytes, from: afterState, file: file, allowedGlobals: plain,
+                                                      contents: what) { value -> [String] in
+            guard case .list(let list) = value else { throw fail("expected the list of storage keys, found \(value.kind)") }
+            return try list.items.map { item in
+                guard case .string(let key) = item else { throw fail("a storage key is \(item.kind)") }
+                return key
+            }
+        }
+        var sizes: [String: Int] = [:]
+        for (_, record) in records { sizes[record.storage] = record.elementType.byteCount }
+        var storages: [String: Data] = [:], position = afterKeys
+        for key in keys {
+            guard let size = sizes[key] else { throw fail("storage \(key) is not used by any tensor") }
+            guard bytes.count - position >= 8 else { throw fail("file truncated before storage \(key)") }
+            var count: UInt64 = 0
+            for shift in 0..<8 { count |= UInt64(bytes[position + shift]) << (8 * UInt64(shift)) }
+            position += 8
+            guard count <= UInt64((bytes.count - position) / size) else {
+                throw fail("storage \(key) announces \(count) elements of \(size) bytes; \(bytes.count - position) bytes remain")
+            }
+            let length = Int(count) * size
+            storages[key] = Data(bytes[position..<(position + length)])
+            position += length
+        }
+        return (records, storages)
+    }
+
+    /// `pickle.dump(0x1950a86a20f9469cfc6c, f, protocol=2)`: PROTO 2, LONG1 of 10 bytes, STOP.
+    public static let legacyMagic: [UInt8] = [0x80, 0x02, 0x8A, 0x0A, 0x6C, 0xFC, 0x9C, 0x46, 0xF9, 0x20, 0x6A, 0xA8, 0x50, 0x19, 0x2E]
+
     private static func interpret(_ value: PickleValue, file: String) throws -> [(name: String, tensor: TorchTensorRecord)] {
         func fail(_ message: String) -> DataFormatError { DataFormatError(file: file, message: message) }
         var root = value

@@ -4,20 +4,32 @@ import NN
 import ZIPFoundation
 
 /// A `torch.save(state_dict)` file (PyTorch >= 1.6's zip layout: `<name>/data.pkl`, `<name>/data/<key>`,
-/// `<name>/byteorder`) read without running anything: the pickle goes through `TorchStateDict`'s restricted
+/// `<name>/byteorder`; or the legacy layout of earlier versions, `TorchStateDict.legacy`) read without running anything: the pickle goes through `TorchStateDict`'s restricted
 /// reader, the storages are read as raw little-endian data, strided and offset views are gathered, float16 and
 /// bfloat16 (and float64) tensors become float32, and DDP's `module.` prefix is stripped.
 public enum TorchCheckpoint {
-    /// Whether the file starts like a zip archive (a torch.save file; safetensors starts with its header length).
+    static let zipMagic: [UInt8] = [0x50, 0x4B, 0x03, 0x04]
+
+    /// Whether the file starts like a torch.save file, zip or legacy (safetensors starts with its header length).
     public static func isTorchSave(_ url: URL) -> Bool {
         guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
         defer { try? handle.close() }
-        let magic = (try? handle.read(upToCount: 4)) ?? Data()
-        return magic == Data([0x50, 0x4B, 0x03, 0x04])
+        let head = [UInt8]((try? handle.read(upToCount: TorchStateDict.legacyMagic.count)) ?? Data())
+        return head.starts(with: zipMagic) || head == TorchStateDict.legacyMagic
     }
 
     public static func read(contentsOf url: URL) throws -> SafeTensors {
         func fail(_ message: String) -> ConfigError { ConfigError(file: url.path, message: message) }
+        let head = [UInt8]((try? FileHandle(forReadingFrom: url).read(upToCount: 4)) ?? Data())
+        if !head.starts(with: zipMagic) {
+            let data: Data
+            do { data = try Data(contentsOf: url) } catch { throw fail("cannot read the file (\(error.localizedDescription))") }
+            let (records, storages) = try TorchStateDict.legacy(data, file: url.path)
+            return try tensors(records, fail: fail) { key, name in
+                guard let storage = storages[key] else { throw fail("'\(name)' refers to storage \(key), which the file lacks") }
+                return storage
+            }
+        }
         let archive: Archive
         do {
             archive = try Archive(url: url, accessMode: .read)
@@ -45,17 +57,25 @@ public enum TorchCheckpoint {
         }
         let records = try TorchStateDict.records(pickle: try contents(pickleEntry), file: "\(url.path):\(pickleEntry.path)")
         var storages: [String: Data] = [:]
+        return try tensors(records, fail: fail) { key, name in
+            if let storage = storages[key] { return storage }
+            guard let entry = archive[prefix + "data/" + key] else {
+                throw fail("'\(name)' refers to storage \(key), which the archive lacks")
+            }
+            let storage = try contents(entry)
+            storages[key] = storage
+            return storage
+        }
+    }
+
+    /// The records' tensors by name (DDP's `module.` prefix stripped), each storage fetched by `storage(key, name)`.
+    static func tensors(_ records: [(name: String, tensor: TorchTensorRecord)], fail: (String) -> ConfigError,
+                        storage: (_ key: String, _ name: String) throws -> Data) throws -> SafeTensors {
         var file = SafeTensors(metadata: ["format": "pt", "source": "torch.save"])
         for (name, record) in records {
-            if storages[record.storage] == nil {
-                guard let entry = archive[prefix + "data/" + record.storage] else {
-                    throw fail("'\(name)' refers to storage \(record.storage), which the archive lacks")
-                }
-                storages[record.storage] = try contents(entry)
-            }
             let key = name.hasPrefix("module.") ? String(name.dropFirst("module.".count)) : name
             guard file[key] == nil else { throw fail("'\(key)' appears twice (with and without DDP's module. prefix)") }
-            file[key] = try tensor(record, storage: storages[record.storage]!, name: name, fail: fail)
+            file[key] = try tensor(record, storage: try storage(record.storage, name), name: name, fail: fail)
         }
         return file
     }

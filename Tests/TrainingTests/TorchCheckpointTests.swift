@@ -57,7 +57,7 @@ final class TorchCheckpointTests: XCTestCase {
         let folder = try files()
         let reference = try SafeTensors.read(contentsOf: folder.appendingPathComponent("small.safetensors"))
         XCTAssertGreaterThan(reference.tensors.count, 50)
-        for name in ["small_f32", "small_ddp", "small_view", "small_wrapped"] {
+        for name in ["small_f32", "small_ddp", "small_view", "small_wrapped", "small_legacy"] {
             let url = folder.appendingPathComponent("\(name).pth")
             XCTAssertTrue(TorchCheckpoint.isTorchSave(url), name)
             assertSameTensors(try TorchCheckpoint.read(contentsOf: url), reference, name)

@@ -11,6 +11,7 @@ with non-trivial batch-norm statistics) and the full-width IResNet-18 at 16x16:
   small_ddp.pth             keys prefixed "module." as DistributedDataParallel saves them
   small_view.pth            one weight a non-contiguous view and one a view at a storage offset
   small_wrapped.pth         {"state_dict": state_dict}
+  small_legacy.pth          the pre-1.6 layout (_use_new_zipfile_serialization=False)
   r18.pth, r18.safetensors  the full-width network (so the depth can be told from the keys)
   r50_f16.pth, r50.safetensors   IResNet-50 at 16x16, saved in float16 (the reference holds its float32 values)
   mbf.pth, mbf.safetensors  MobileFaceNet (112x112, embedding 512)
@@ -64,6 +65,7 @@ def main():
     assert viewed["fc.weight"].storage_offset() == 5
     torch.save(viewed, os.path.join(out, "small_view.pth"))
     torch.save({"state_dict": state}, os.path.join(out, "small_wrapped.pth"))
+    torch.save(state, os.path.join(out, "small_legacy.pth"), _use_new_zipfile_serialization=False)
     full = seeded(iresnet(18, image_size=(16, 16), embedding_size=32), 8)
     save_file(full.state_dict(), os.path.join(out, "r18.safetensors"))
     torch.save(full.state_dict(), os.path.join(out, "r18.pth"))
