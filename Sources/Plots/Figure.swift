@@ -114,4 +114,7 @@ public enum Palette {
     public static let sky = "#56B4E9"
     public static let grey = "#7F7F7F"
     public static let black = "#222222"
+
+    /// The colours of one figure's series, in order; past the last they come round again (dashed, by the callers).
+    public static let series = [black, vermilion, blue, green, orange, purple, sky, grey]
 }

@@ -194,16 +194,13 @@ public struct ComparisonResult: Codable {
         return text
     }
 
-    static let colors = [Palette.black, Palette.vermilion, Palette.blue, Palette.green, Palette.orange, Palette.purple,
-                         Palette.sky, Palette.grey]
-
     /// Held-out accuracy against training seconds (mean over seeds at each verification), then the loss and the
     /// LR against the fraction of the run (the first seed), every arm in each panel.
     func svg(runsIn directory: URL) throws -> String {
         var accuracy: [Series] = [], loss: [Series] = [], rate: [Series] = []
         for (index, row) in arms.enumerated() {
-            let color = Self.colors[index % Self.colors.count]
-            let dashed = index >= Self.colors.count   // past the palette the colours come round again, dashed
+            let color = Palette.series[index % Palette.series.count]
+            let dashed = index >= Palette.series.count   // past the palette the colours come round again, dashed
             let own = runs.filter { $0.arm == row.name }
             let points = own.map(\.accuracyCurve.count).min() ?? 0
             let seconds = (0..<points).map { i in own.map { $0.accuracyCurve[i].trainingSeconds }.mean }

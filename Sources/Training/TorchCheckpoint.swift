@@ -12,16 +12,20 @@ public enum TorchCheckpoint {
 
     /// Whether the file starts like a torch.save file, zip or legacy (safetensors starts with its header length).
     public static func isTorchSave(_ url: URL) -> Bool {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
-        defer { try? handle.close() }
-        let head = [UInt8]((try? handle.read(upToCount: TorchStateDict.legacyMagic.count)) ?? Data())
+        let head = firstBytes(of: url)
         return head.starts(with: zipMagic) || head == TorchStateDict.legacyMagic
+    }
+
+    /// The first bytes of the file, as many as the longer magic (empty when it cannot be read).
+    static func firstBytes(of url: URL) -> [UInt8] {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return [] }
+        defer { try? handle.close() }
+        return [UInt8]((try? handle.read(upToCount: TorchStateDict.legacyMagic.count)) ?? Data())
     }
 
     public static func read(contentsOf url: URL) throws -> SafeTensors {
         func fail(_ message: String) -> ConfigError { ConfigError(file: url.path, message: message) }
-        let head = [UInt8]((try? FileHandle(forReadingFrom: url).read(upToCount: 4)) ?? Data())
-        if !head.starts(with: zipMagic) {
+        if !firstBytes(of: url).starts(with: zipMagic) {
             let data: Data
             do { data = try Data(contentsOf: url) } catch { throw fail("cannot read the file (\(error.localizedDescription))") }
             let (records, storages) = try TorchStateDict.legacy(data, file: url.path)

@@ -246,7 +246,7 @@ public final class Trainer {
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
-            if let reason = stopReason { log.write(reason) }
+            if state.schedule.scheduler.stopRequested, let reason = stopReason { log.write(reason) }
             if step % config.verbose == 0 || isLast {
                 let start = Self.now()
                 try verify(step: step)

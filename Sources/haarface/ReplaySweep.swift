@@ -124,20 +124,14 @@ struct ReplaySweep {
 
     /// Every combination's LR against the step, in one panel (log scale).
     func figure(logName: String, lastStep: Int) -> Figure {
-        let colors = [Palette.black, Palette.vermilion, Palette.blue, Palette.green, Palette.orange, Palette.purple,
-                      Palette.sky, Palette.grey]
+        let colors = Palette.series
         let series = rows.enumerated().map { index, row -> Series in
-            var x = [1.0], y = [initialLR]
-            for event in row.events {
-                x += [Double(event.step), Double(event.step)]
-                y += [event.oldLR, event.newLR]
-            }
-            x.append(Double(max(lastStep, 1)))
-            y.append(row.finalLR)
+            let x = [1.0] + row.events.map { Double($0.step) } + [Double(max(lastStep, 1))]
+            let y = [initialLR] + row.events.map(\.newLR) + [row.finalLR]
             let name = row.parameters.map { "\($0.name)=\($0.value)" }.joined(separator: " ")
             // Past the palette, the colours come round again dashed.
             return Series(name: name, x: x, y: y, color: colors[index % colors.count],
-                          style: index < colors.count ? .line : .dashed)
+                          style: index < colors.count ? .step : .dashedStep)
         }
         let panel = Panel(title: "learning rate of each combination", yLabel: "LR", yScale: .log, series: series)
         return Figure(title: "haarface replay --sweep of \(logName): \(rows.count) combinations, \(lastStep) steps",
