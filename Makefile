@@ -4,13 +4,16 @@
 SWIFT      ?= swift
 APT_PACKAGES := libdnnl-dev libturbojpeg0-dev zlib1g-dev pkg-config
 # The tests check files against NumPy and PyTorch (Debian's, under /usr/bin/python3) where the format is theirs.
-TEST_PACKAGES := python3-numpy python3-torch
+TEST_PACKAGES := python3-numpy python3-torch python3-venv
+# ONNX Runtime, onnx and TensorBoard come from the Python registry, pinned, into a project-local folder.
+INTEROP_VENV := .venv-interop
+INTEROP_REQUIREMENTS := scripts/interop/requirements.txt
 # The fixture generators need these too (the tests read committed fixtures).
 REFERENCE_PACKAGES := $(TEST_PACKAGES) python3-torchvision python3-sklearn python3-skimage python3-opencv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run compare replay-example test test-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
+.PHONY: run compare replay-example test test-deps interop-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -27,6 +30,14 @@ deps:
 
 test-deps: deps
 	$(call apt_install,$(TEST_PACKAGES))
+
+# The virtual environment is made once and refreshed only when the pinned requirements change.
+interop-deps: test-deps $(INTEROP_VENV)/installed
+
+$(INTEROP_VENV)/installed: $(INTEROP_REQUIREMENTS)
+	/usr/bin/python3 -m venv $(INTEROP_VENV)
+	$(INTEROP_VENV)/bin/pip install --quiet --disable-pip-version-check --only-binary=:all: -r $(INTEROP_REQUIREMENTS)
+	cp $(INTEROP_REQUIREMENTS) $@
 
 reference-deps: deps
 	$(call apt_install,$(REFERENCE_PACKAGES))
@@ -67,7 +78,7 @@ bench: release
 bench-trainer: release
 	/usr/bin/python3 scripts/bench/compare_trainer.py $(BENCH_TRAINER_ARGS)
 
-test: test-deps fuzz-smoke
+test: interop-deps fuzz-smoke
 	$(SWIFT) test --disable-swift-testing
 
 # libFuzzer runs of the RecordIO, pickle and NPY readers (Fuzz/run.sh): about 1 s each in `make test`;
@@ -84,4 +95,4 @@ fixtures: reference-deps
 	@for s in scripts/reference/*.py; do echo "== $$s"; /usr/bin/python3 $$s || exit 1; done
 
 clean:
-	rm -rf .build $(OUT)
+	rm -rf .build $(OUT) $(INTEROP_VENV)

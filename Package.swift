@@ -6,6 +6,7 @@
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
 //   FaceEval (verification 10-fold, ROC, IJB templates, face alignment)
+//   ONNX (backbones to and from ONNX graphs)   TensorBoard (event files)
 //   haarface (command-line tool)
 import PackageDescription
 
@@ -26,6 +27,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         // torch.save files are zip archives (needs zlib, Debian's zlib1g-dev).
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
+        // ONNX models and TensorBoard event files are protobuf; the Swift for their .proto files is generated
+        // once and committed (scripts/interop/generate_protos.sh), so builds need no protoc.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
@@ -38,11 +42,15 @@ let package = Package(
         .target(name: "NN", dependencies: ["Engine", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
+        .target(name: "ONNX", dependencies: ["Engine", "NN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                swiftSettings: optimisedAlways),
+        .target(name: "TensorBoard", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["event.proto"]),
         // Test support (fixture files and tolerance checks), used by the test targets only.
         .target(name: "TensorFixtures", dependencies: ["Engine"]),
         .target(name: "Training", dependencies: [
-            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", .product(name: "Yams", package: "Yams"),
-            .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "ONNX", "TensorBoard",
+            .product(name: "Yams", package: "Yams"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimisedAlways),
 
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench

@@ -94,14 +94,31 @@ public func runProcess(_ executable: String, _ arguments: [String]) throws -> (s
 /// it a test is skipped on a developer's machine, but under CI (`CI=true`, which .ci/run sets) a missing
 /// reference is a failure: an interop claim CI never checks is not a claim.
 public func requirePyTorch(_ purpose: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-    let python = "/usr/bin/python3"
+    try requirePython("/usr/bin/python3", modules: ["torch", "numpy"], install: "apt-get install python3-torch",
+                      purpose, file: file, line: line)
+}
+
+/// The project's own checkout, found from this file's place in it (Sources/TensorFixtures/).
+public let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+/// The Python of .venv-interop/ (made by `make test` from scripts/interop/requirements.txt) with `modules`
+/// (onnx, onnxruntime, tensorboard); skipped or, under CI, failed as `requirePyTorch` is.
+public func requireInteropPython(_ purpose: String, modules: [String], file: StaticString = #filePath,
+                                 line: UInt = #line) throws -> String {
+    let python = repositoryRoot.appendingPathComponent(".venv-interop/bin/python").path
+    return try requirePython(python, modules: modules, install: "make interop-deps", purpose, file: file, line: line)
+}
+
+private func requirePython(_ python: String, modules: [String], install: String, _ purpose: String,
+                           file: StaticString, line: UInt) throws -> String {
     var problem: String?
     if !FileManager.default.isExecutableFile(atPath: python) {
-        problem = "\(python) is missing: cannot check that \(purpose)"
+        problem = "\(python) is missing (\(install)): cannot check that \(purpose)"
     } else {
-        let probe = try runProcess(python, ["-c", "import torch, numpy"])
+        let probe = try runProcess(python, ["-c", "import " + modules.joined(separator: ", ")])
         if probe.status != 0 {
-            problem = "\(python) lacks the torch or numpy module (apt-get install python3-torch), so cannot check that \(purpose): \(probe.output)"
+            problem = "\(python) lacks one of \(modules.joined(separator: ", ")) (\(install)), so cannot check that \(purpose): \(probe.output)"
         }
     }
     guard let problem else { return python }

@@ -1,0 +1,2 @@
+// TensorBoard event files (placeholder while the writer is built).
+import SwiftProtobuf
