@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR", "NN", "Engine", "TensorFixtures"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NN", "Engine", "TensorFixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR", "FaceData", "NN"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,9 +1,11 @@
 import Foundation
 import NN
+import ONNX
 
 /// A backbone loaded from a safetensors file with PyTorch's keys: one written by HaarFace (its metadata
 /// names the network, embedding size and input size), one exported from insightface's PyTorch model, or an
-/// arcface_torch `torch.save(state_dict)` file (`TorchCheckpoint`, read without running its pickle). Without
+/// arcface_torch `torch.save(state_dict)` file (`TorchCheckpoint`, read without running its pickle), or an ONNX
+/// recognition model (`.onnx`, as torch2onnx.py or `haarface export` writes it; `ONNXImport`). Without
 /// metadata the sizes are read off the tensors' shapes and an IResNet's depth off its block keys; `network`
 /// overrides.
 public struct ModelCheckpoint {
@@ -24,9 +26,20 @@ public struct ModelCheckpoint {
         self.embeddingSize = embeddingSize
     }
 
-    /// A checkpoint file's tensors: a torch.save archive or safetensors, told by the file's first bytes.
+    /// A checkpoint file's tensors: an ONNX model (told by its extension: ONNX has no magic number), else a
+    /// torch.save archive or safetensors, told by the file's first bytes.
     public static func tensors(contentsOf url: URL) throws -> SafeTensors {
-        TorchCheckpoint.isTorchSave(url) ? try TorchCheckpoint.read(contentsOf: url) : try SafeTensors.read(contentsOf: url)
+        if ONNXImport.isONNX(url) { return try ONNXImport.stateDict(contentsOf: url) }
+        return TorchCheckpoint.isTorchSave(url) ? try TorchCheckpoint.read(contentsOf: url) : try SafeTensors.read(contentsOf: url)
+    }
+
+    /// The backbone as an ONNX model (`haarface export`): torch2onnx's conventions (input `data`
+    /// [batch, 3, H, W], opset 11), batch norms folded into the convolutions before them when `foldBatchNorm`;
+    /// written atomically.
+    public func exportONNX(to url: URL, foldBatchNorm: Bool) throws {
+        let data = try ONNXExport.serializedModel(of: backbone, imageSize: imageSize, foldBatchNorm: foldBatchNorm,
+                                                  metadata: ["network": network, "producer": "haarface"])
+        try AtomicFile.write(data, to: url)
     }
 
     /// The network (given, else the metadata's, else an IResNet's depth from its keys) and the embedding size

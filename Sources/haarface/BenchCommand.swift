@@ -1,9 +1,11 @@
 // `haarface bench train|embed`: images per second of a training step or of inference, as JSON, for
-// comparison with scripts/bench/torch_train_bench.py (scripts/bench/compare_train.py runs both).
+// comparison with scripts/bench/torch_train_bench.py (scripts/bench/compare_train.py runs both);
+// `haarface bench load`: seconds to load a checkpoint (scripts/bench/checkpoint_load_bench.py).
 import ArgumentParser
 import Engine
 import Foundation
 import NN
+import Training
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,7 +18,7 @@ struct BenchCommand: ParsableCommand {
             Threads: OMP_NUM_THREADS (default: all cores). Figures are the median of the timed steps \
             after the warm-up steps (oneDNN compiles its kernels on first use).
             """,
-        subcommands: [BenchTrain.self, BenchEmbed.self])
+        subcommands: [BenchTrain.self, BenchEmbed.self, BenchLoad.self])
 }
 
 /// Element type of the convolutional trunk's activations.
@@ -213,5 +215,29 @@ struct BenchEmbed: ParsableCommand {
             let embeddings = try model(options.input(images))
             return try embeddings.values()[0]
         }
+    }
+}
+
+struct BenchLoad: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "load",
+        abstract: "Seconds to load a checkpoint (safetensors, .pth or .onnx) into its backbone, as --checkpoint does.")
+
+    @Option(help: "The checkpoint file.") var checkpoint: String
+    @Option(help: "Loads; the median is reported (the first also counts: nothing is cached between loads but the page cache).")
+    var rounds = 3
+
+    func run() throws {
+        let url = URL(fileURLWithPath: checkpoint)
+        var seconds: [Double] = []
+        var network = ""
+        for _ in 0..<max(rounds, 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let loaded = try ModelCheckpoint(contentsOf: url)
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            network = loaded.network
+        }
+        let median = seconds.sorted()[seconds.count / 2]
+        print("{\"network\": \"\(network)\", \"median_seconds\": \(String(format: "%.3f", median)), \"seconds\": [\(seconds.map { String(format: "%.3f", $0) }.joined(separator: ", "))]}")
     }
 }

@@ -6,7 +6,7 @@ import Training
 
 /// The flags every command that loads a model shares.
 struct CheckpointOptions: ParsableArguments {
-    @Option(help: "A backbone: safetensors with PyTorch keys (HaarFace's model.safetensors, insightface's exported) or an arcface_torch torch.save state_dict (.pth/.pt, read without running its pickle).")
+    @Option(help: "A backbone: safetensors with PyTorch keys (HaarFace's model.safetensors, insightface's exported) an arcface_torch torch.save state_dict (.pth/.pt, read without running its pickle) or an ONNX model (.onnx: torch2onnx's or haarface export's).")
     var checkpoint: String
     @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when neither the file's metadata nor an IResNet's keys tell the network.")
     var network: String?
@@ -123,6 +123,24 @@ struct EmbedCommand: ParsableCommand {
         let rows = try normalisedEmbeddings(images.map { try decodeImage($0) }, embedder: embedder, flip: flip)
         try NPY.write(rows.flatMap { $0 }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
         print("wrote \(rows.count) embeddings of \(checkpoint.embeddingSize) floats to \(output)")
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a backbone as an ONNX model, as arcface_torch's torch2onnx.py does.",
+        discussion: "Evaluation mode; one float32 input `data` [batch, 3, H, W] with a dynamic batch, opset 11, the embedding (not normalised) as output. Check it with ONNX Runtime; `--checkpoint model.onnx` reads it back.")
+
+    @OptionGroup var model: CheckpointOptions
+    @Option(help: "The ONNX file to write.") var output: String
+    @Flag(help: "Fold each batch norm that follows a convolution into the convolution (fewer nodes; the same embeddings to float rounding).")
+    var foldBatchnorm = false
+
+    func run() throws {
+        let checkpoint = try ModelCheckpoint(contentsOf: URL(fileURLWithPath: model.checkpoint), network: model.network)
+        try checkpoint.exportONNX(to: URL(fileURLWithPath: output), foldBatchNorm: foldBatchnorm)
+        print("wrote \(checkpoint.network) (\(checkpoint.imageSize)x\(checkpoint.imageSize) -> \(checkpoint.embeddingSize)) to \(output)")
     }
 }
 

@@ -11,6 +11,7 @@ struct HaarFace: ParsableCommand {
             CompareCommand.self,
             EvalCommand.self,
             EmbedCommand.self,
+            ExportCommand.self,
             VerifyCommand.self,
             ReplayCommand.self,
             ScheduleCommand.self,

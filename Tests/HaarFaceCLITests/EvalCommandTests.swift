@@ -28,9 +28,9 @@ final class EvalCommandTests: XCTestCase {
     }
 
     /// `embed`'s rows for `paths` (flip test on), read back from its NPY file.
-    private func embeddings(_ paths: [String], name: String = "embeddings.npy") throws -> (rows: [[Float]], shape: [Int]) {
+    private func embeddings(_ paths: [String], name: String = "embeddings.npy", checkpoint: URL = TinyTraining.checkpoint) throws -> (rows: [[Float]], shape: [Int]) {
         let output = workDirectory.appendingPathComponent(name)
-        let run = try CLI.run(["embed", "--checkpoint", TinyTraining.checkpoint.path] + paths + ["--output", output.path])
+        let run = try CLI.run(["embed", "--checkpoint", checkpoint.path] + paths + ["--output", output.path])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stdout, "wrote \(paths.count) embeddings of 32 floats to \(output.path)\n")
         let array = try NPY.read(output)
@@ -43,6 +43,36 @@ final class EvalCommandTests: XCTestCase {
     private func summary(_ stdout: String) throws -> [String: Any] {
         let json = try XCTUnwrap(stdout.range(of: "\n{").map { String(stdout[$0.lowerBound...]) }, stdout)
         return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+    }
+
+    // MARK: export to ONNX and back
+
+    /// `export` writes the trainer's model as ONNX (ONNX Runtime's agreement with HaarFace is ONNXExportTests'),
+    /// and `embed --checkpoint model.onnx` gives the safetensors model's embeddings: exactly as exported, to float
+    /// rounding with the batch norms folded.
+    func testExportedONNXModelEmbedsAsTheCheckpointDoes() throws {
+        let paths = (0..<6).map(pairImage)
+        let reference = try embeddings(paths, name: "reference.npy").rows
+        for fold in [false, true] {
+            let model = workDirectory.appendingPathComponent(fold ? "folded.onnx" : "model.onnx")
+            let run = try CLI.run(["export", "--checkpoint", TinyTraining.checkpoint.path, "--output", model.path]
+                                  + (fold ? ["--fold-batchnorm"] : []))
+            XCTAssertEqual(run.status, 0, run.stderr)
+            XCTAssertEqual(run.stdout, "wrote r18 (16x16 -> 32) to \(model.path)\n")
+            let rows = try embeddings(paths, name: "onnx.npy", checkpoint: model).rows
+            for (row, expected) in zip(rows, reference) {
+                if fold {
+                    for (a, b) in zip(row, expected) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+                } else {
+                    XCTAssertEqual(row, expected)
+                }
+            }
+        }
+        let missing = try CLI.run(["export", "--checkpoint", workDirectory.appendingPathComponent("none.pth").path,
+                                   "--output", workDirectory.appendingPathComponent("x.onnx").path])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("none.pth"), missing.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: workDirectory.appendingPathComponent("x.onnx").path))
     }
 
     // MARK: eval on .bin and FastFace folder sets
