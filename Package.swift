@@ -1,7 +1,7 @@
 // swift-tools-version:6.0
 // HaarFace: face-recognition training with the MHLR learning-rate scheduler.
 // Targets are layered; dependencies point only downward (see shared STYLE.md):
-//   CDNNL, CTurboJPEG (system libraries)
+//   CDNNL, CTurboJPEG, CZlibCRC (system libraries)
 //   MHLR (schedulers, log replay)   Plots (SVG charts)
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
@@ -34,6 +34,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
+        .systemLibrary(name: "CZlibCRC", path: "Sources/CZlibCRC"),
 
         .target(name: "MHLR"),
         .target(name: "Randomness"),
@@ -49,7 +50,7 @@ let package = Package(
         // Test support (fixture files and tolerance checks), used by the test targets only.
         .target(name: "TensorFixtures", dependencies: ["Engine"]),
         .target(name: "Training", dependencies: [
-            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "ONNX", "TensorBoard",
+            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "ONNX", "TensorBoard", "CZlibCRC",
             .product(name: "Yams", package: "Yams"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimisedAlways),
 

@@ -5,14 +5,21 @@ import NN
 public enum Backbone {
     public static let networks = ["r18", "r34", "r50", "r100", "r200", "mbf"]
 
+    /// A freshly initialised backbone (the PyTorch reference's distributions, seeded).
     public static func make(network: String, embeddingSize: Int, imageSize: Int, seed: UInt64) throws -> any UnaryLayer {
+        try make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, initialization: .random(seed: seed))
+    }
+
+    /// A backbone initialised as `initialization` says (`.zeros` for one whose state is loaded next).
+    public static func make(network: String, embeddingSize: Int, imageSize: Int,
+                            initialization: Initialization) throws -> any UnaryLayer {
         switch network {
         case "mbf":
-            return try MobileFaceNet(embeddingSize: embeddingSize, imageSize: imageSize, initialization: .random(seed: seed))
+            return try MobileFaceNet(embeddingSize: embeddingSize, imageSize: imageSize, initialization: initialization)
         case let name where name.hasPrefix("r"):
             guard let depth = Int(name.dropFirst()), IResNet.stageBlocks[depth] != nil else { fallthrough }
             return try IResNet(depth: depth, imageHeight: imageSize, imageWidth: imageSize, embeddingSize: embeddingSize,
-                               initialization: .random(seed: seed))
+                               initialization: initialization)
         default:
             throw ConfigError(file: "config", message: "network: expected one of \(networks.joined(separator: ", ")), found '\(network)'")
         }

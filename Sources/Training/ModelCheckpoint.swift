@@ -18,7 +18,8 @@ public struct ModelCheckpoint {
         let file = try Self.tensors(contentsOf: url)
         let (network, embeddingSize) = try Self.describe(file, url: url, network: givenNetwork)
         let imageSize = Self.imageSize(of: file, network: network)
-        let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, seed: 0)
+        // Zeros: every value is overwritten by the file's (drawing 65M random numbers for r100 would take a second).
+        let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, initialization: .zeros)
         try backbone.loadState(from: file, source: url.path)
         self.backbone = backbone
         self.network = network

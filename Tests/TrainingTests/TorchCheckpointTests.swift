@@ -92,6 +92,19 @@ final class TorchCheckpointTests: XCTestCase {
     }
 
     /// A pickle that would call os.system under torch.load is refused by name, and nothing runs.
+    /// A flipped byte in a stored tensor is caught by the entry's CRC-32 (checked with zlib), naming the entry.
+    func testADamagedStorageIsCaughtByItsChecksum() throws {
+        let folder = try files()
+        var bytes = try Data(contentsOf: folder.appendingPathComponent("r18.pth"))
+        bytes[bytes.count / 2] ^= 0x40   // the middle of the file is tensor data: the storages are nearly all of it
+        let damaged = folder.appendingPathComponent("damaged.pth")
+        try bytes.write(to: damaged)
+        XCTAssertThrowsError(try TorchCheckpoint.read(contentsOf: damaged)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains(damaged.path) && message.contains("/data/") && message.contains("is damaged: its CRC-32"), message)
+        }
+    }
+
     func testAPickleThatRunsCodeIsRefusedWithoutRunningIt() throws {
         let url = try files().appendingPathComponent("evil.pth")
         XCTAssertThrowsError(try TorchCheckpoint.read(contentsOf: url)) { error in
