@@ -92,6 +92,22 @@ final class ONNXExportTests: XCTestCase {
         }
     }
 
+    /// Half-precision initializers (a model converted to float16) are read as the float32 values they hold.
+    func testFloat16InitializersAreRead() throws {
+        let model = try TestModels.iresnet(depth: 18, widths: [8, 8, 16, 16], imageSize: 32, embeddingSize: 16)
+        var proto = try Onnx_ModelProto(serializedBytes: ONNXExport.serializedModel(of: model, imageSize: 32))
+        for index in proto.graph.initializer.indices {
+            let floats = proto.graph.initializer[index].rawData.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+            proto.graph.initializer[index].dataType = Int32(Onnx_TensorProto.DataType.float16.rawValue)
+            proto.graph.initializer[index].rawData = floats.map { Float16($0).bitPattern }.withUnsafeBufferPointer { Data(buffer: $0) }
+        }
+        let state = try ONNXImport.stateDict(serialized: proto.serializedData(), file: "half.onnx")
+        for entry in model.state {
+            guard case .parameter(let parameter) = entry else { continue }
+            XCTAssertEqual(state[entry.name]?.floats(), parameter.values.map { Float(Float16($0)) }, entry.name)
+        }
+    }
+
     func testAGraphOfAnotherShapeIsRefusedNamingTheNode() throws {
         let model = try TestModels.iresnet(depth: 18, widths: [8, 8, 16, 16], imageSize: 32, embeddingSize: 16)
         var proto = try Onnx_ModelProto(serializedBytes: ONNXExport.serializedModel(of: model, imageSize: 32))
