@@ -27,10 +27,15 @@ final class MetricsFile {
     deinit { _ = try? flush(); try? handle.close() }
 
     /// Buffers one row, writing the buffer out once it passes 16 KiB (a failed write is an error: rows
-    /// are not dropped silently).
+    /// are not dropped silently). The speed is written to 0.01 images/s, as `recorded` rounds it.
     func append(step: Int, epoch: Int, loss: Double, learningRate: Double, imagesPerSecond: Double) throws {
         pending += "\(step),\(epoch),\(loss),\(learningRate),\(String(format: "%.2f", imagesPerSecond))\n"
         if pending.utf8.count > 1 << 14 { try flush() }
+    }
+
+    /// A speed as a row records it (to 0.01 images/s), so that other logs of the step can hold the same number.
+    static func recorded(imagesPerSecond: Double) -> Double {
+        Double(String(format: "%.2f", imagesPerSecond)) ?? imagesPerSecond
     }
 
     /// Writes buffered rows; returns the file's size afterwards.

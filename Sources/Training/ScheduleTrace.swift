@@ -37,6 +37,12 @@ extension AnyScheduler {
         }
     }
 
+    /// MHLR's Haar response after the last loss it was fed; nil for other schedulers, and until its window has filled.
+    public var haarResponse: Double? {
+        guard case .mhlr(let scheduler) = self else { return nil }
+        return scheduler.haarResponse
+    }
+
     /// The threshold the plateau response is compared with, for detectors.
     public var detectorThreshold: Double? {
         switch self {

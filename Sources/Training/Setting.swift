@@ -34,8 +34,12 @@ public struct Setting: @unchecked Sendable {
 
     /// `--batch-size`.
     public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
-    /// An on/off flag: `--fp16` alone turns it on (`--fp16=false` off).
+    /// An on/off flag: `--fp16` alone turns it on, `--no-fp16` (or `--fp16=false`) off.
     public var isSwitch: Bool { valueName.isEmpty }
+    /// `--no-tensorboard`: the flag that turns a switch off.
+    public var negatedFlag: String { "--no-" + flag.dropFirst(2) }
+    /// Whether the setting is on unless a flag turns it off (a switch whose default is true).
+    var isOnByDefault: Bool { isSwitch && describe(TrainingConfig()) == "true" }
 
     /// A setting stored at `path`. `check` returns what is wrong with a value (nil: fine); it sees the whole
     /// config for checks against other settings.
@@ -223,7 +227,8 @@ extension TrainingConfig {
         return config
     }
 
-    /// The config with settings given as command-line flags (`--batch-size 64`, `--batch-size=64`, `--fp16`).
+    /// The config with settings given as command-line flags (`--batch-size 64`, `--batch-size=64`, `--fp16`,
+    /// `--no-tensorboard`).
     /// Returns the keys set, in order; an unknown flag or a value that does not parse is an error naming it.
     public func applyingFlags(_ arguments: [String]) throws -> (config: TrainingConfig, keys: [String]) {
         var config = self, keys: [String] = [], index = 0
@@ -238,9 +243,16 @@ extension TrainingConfig {
                 text = String(name[name.index(after: equals)...])
                 name = String(name[..<equals])
             }
-            guard let setting = Self.settings.first(where: { $0.hasFlag && $0.flag == "--" + name }) else {
-                let flags = Self.settings.filter(\.hasFlag).map(\.flag).joined(separator: ", ")
-                throw ConfigError(file: "flags", message: "unknown flag '--\(name)' (train's settings: \(flags))")
+            let negated = Self.settings.first { $0.hasFlag && $0.isSwitch && $0.negatedFlag == "--" + name }
+            if let negated {
+                guard text == nil else {
+                    throw ConfigError(file: "flags", message: "\(negated.negatedFlag) takes no value (\(negated.flag)=\(text!) sets one)")
+                }
+                text = "false"
+            }
+            guard let setting = negated ?? Self.settings.first(where: { $0.hasFlag && $0.flag == "--" + name }) else {
+                let flags = Self.settings.filter(\.hasFlag).map { $0.isOnByDefault ? $0.negatedFlag : $0.flag }
+                throw ConfigError(file: "flags", message: "unknown flag '--\(name)' (train's settings: \(flags.joined(separator: ", ")))")
             }
             if text == nil {
                 if setting.isSwitch {
@@ -280,7 +292,8 @@ extension TrainingConfig {
     public static var flagHelp: String {
         settings.filter(\.hasFlag).map { setting in
             let help = setting.help + (setting.onResume == .mayChange ? " May change on --resume." : "")
-            var lines = ["  " + "\(setting.flag) \(setting.valueName)".trimmingCharacters(in: .whitespaces)]
+            let flag = setting.isOnByDefault ? setting.negatedFlag : setting.flag
+            var lines = ["  " + "\(flag) \(setting.valueName)".trimmingCharacters(in: .whitespaces)]
             var line = "       "
             for word in help.split(separator: " ") {
                 if line.count + word.count + 1 > 78 { lines.append(line); line = "       " }

@@ -47,6 +47,8 @@ public final class Trainer {
         public var showProgress = true
         /// Also print training.log's lines on standard output.
         public var echoLog = true
+        /// Fault injection for tests of the non-finite-loss path: this step's loss is taken as NaN.
+        var injectedNonFiniteStep = Trainer.injectedNonFiniteStep
         public init() {}
     }
 
@@ -62,6 +64,7 @@ public final class Trainer {
     private let loaderOptions: LoaderOptions
     private let log: ArcfaceLog
     private let metrics: MetricsFile
+    private let tensorBoard: TensorBoardLog?
     private let checkpoints: CheckpointStore
     private let totalSteps: Int
     private let validation: [(name: String, images: [RGBImage], sameIdentity: [Bool])]
@@ -154,10 +157,17 @@ public final class Trainer {
                              truncatingTo: restored == nil ? nil : state.logBytes, echo: options.echoLog)
         metrics = try MetricsFile(url: outputDirectory.appendingPathComponent("metrics.csv"),
                                   truncatingTo: restored == nil ? nil : state.metricsBytes)
+        var tensorBoardNotes: [String] = []
+        tensorBoard = config.tensorboard
+            ? try TensorBoardLog(outputDirectory: outputDirectory, continuing: restored == nil ? nil : state.tensorBoard) {
+                tensorBoardNotes.append($0)
+            }
+            : nil
         progress = options.showProgress && isatty(2) == 1 ? ProgressLine() : nil
 
         if let restored {
             log.write("resumed from \(restored.folder.path) at step \(state.globalStep)")
+            for note in tensorBoardNotes { log.write(note) }
         } else {
             for note in notes { log.write(note) }
             log.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all")
@@ -211,7 +221,7 @@ public final class Trainer {
             let labels = batch.labels.map(Int.init)
             let loss = try head.loss(try backbone(images), labels: labels)
             var lossValue = Double(try loss.item())
-            if step == Self.injectedNonFiniteStep { lossValue = .nan }
+            if step == options.injectedNonFiniteStep { lossValue = .nan }
             if lossValue.isFinite {
                 try update.backward(loss, step: step)
             } else if config.skipNonfinite {
@@ -239,9 +249,12 @@ public final class Trainer {
             stepSeconds += seconds
             state.trainingSeconds += seconds
             state.trainingImages += batch.labels.count
+            let speed = MetricsFile.recorded(imagesPerSecond: Double(batch.labels.count) / seconds)
             imagesPerSecond.append(Double(batch.labels.count) / seconds)
             try metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
-                           imagesPerSecond: Double(batch.labels.count) / seconds)
+                               imagesPerSecond: speed)
+            try tensorBoard?.step(step, loss: lossValue, learningRate: learningRate, imagesPerSecond: speed,
+                                  haarResponse: state.schedule.scheduler.haarResponse)
             if lossValue.isFinite { lastLoss = lossValue }
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
@@ -260,6 +273,7 @@ public final class Trainer {
             }
         }
         progress?.finish()
+        _ = try tensorBoard?.flush()
         if !lastLoss.isFinite {   // no step ran here (a resumed run that had already ended): the log has the last
             _ = try metrics.flush()
             let rows = try MetricsRow.read(outputDirectory.appendingPathComponent("metrics.csv"))
@@ -349,6 +363,7 @@ public final class Trainer {
 
     private func verifyAtEvaluationWeights(step: Int) throws {
         let embedder = BackboneEmbedder(backbone: backbone, imageSize: config.imageSize)
+        var accuracies: [(target: String, accuracy: Double)] = []
         for set in validation {
             let report = try Verification.evaluate(images: set.images, isSame: set.sameIdentity, embedder: embedder,
                                                    batchSize: embedder.batchSize)
@@ -361,12 +376,15 @@ public final class Trainer {
             record.trainingSeconds = state.trainingSeconds
             record.tarAtFAR = report.tarAtFAR
             state.verifications.append(record)
+            accuracies.append((set.name, report.accuracyMean))
         }
+        try tensorBoard?.verification(step, accuracies: accuracies)
     }
 
     private func saveCheckpoint() throws {
         state.headGenerator = head.generator
         state.metricsBytes = try metrics.flush()
+        if let tensorBoard { state.tensorBoard = try tensorBoard.flush() }
         state.logBytes = log.size
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -416,7 +434,8 @@ public final class Trainer {
     }
 
     /// Fault injection for tests of the non-finite-loss path: HAARFACE_FAULT_NONFINITE_STEP=N makes step N's
-    /// loss NaN (a real run cannot be steered to a NaN loss reliably: the margin head's loss is bounded).
+    /// loss NaN (a real run cannot be steered to a NaN loss reliably: the margin head's loss is bounded); it is
+    /// the default of `Options.injectedNonFiniteStep`, which in-process tests set.
     static let injectedNonFiniteStep = ProcessInfo.processInfo.environment["HAARFACE_FAULT_NONFINITE_STEP"].flatMap(Int.init)
 
     static func now() -> Double {

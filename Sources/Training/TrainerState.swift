@@ -1,6 +1,7 @@
 import FaceData
 import MHLR
 import NN
+import TensorBoard
 
 /// Everything beyond the tensors that a resumed run needs to continue exactly where the checkpoint was
 /// taken: written as `trainer.json` in each checkpoint.
@@ -23,6 +24,9 @@ struct TrainerState: Codable {
     /// that steps after the checkpoint are not logged twice.
     var logBytes: UInt64
     var metricsBytes: UInt64
+    /// The TensorBoard event file and its size at the checkpoint, cut back to as the metrics are; nil in
+    /// checkpoints from before event files, or of runs that never wrote one.
+    var tensorBoard: EventFileState?
     /// Wall-clock seconds of the training steps so far, and apart from them, of verification and checkpoints.
     var trainingSeconds: Double
     var verificationSeconds: Double

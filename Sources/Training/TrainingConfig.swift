@@ -53,6 +53,8 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     public var optimizer = "sgd"
     /// Start from this checkpoint's backbone (safetensors or torch.save) instead of random weights: fine-tuning.
     public var initFrom = ""
+    /// Write TensorBoard event files into `<output>/tensorboard` (arcface_torch's SummaryWriter does, always).
+    public var tensorboard = true
 
     public init() {}
 
@@ -122,6 +124,11 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
         },
         .make("init", \.initFrom,
               "Start from this checkpoint's backbone (model.safetensors or arcface_torch's model.pt / backbone.pth), not random weights."),
+        .make("tensorboard", \.tensorboard,
+              "TensorBoard event files in <output>/tensorboard, on unless --no-tensorboard (tensorboard: false) turns "
+              + "them off: loss, learning_rate, images_per_second and mhlr/haar_response every step, each val target's "
+              + "accuracy at each verification.",
+              onResume: .mayChange),
     ]
 
     /// Reads a YAML (.yaml, .yml) or JSON (.json) config file. Unknown keys are errors: a misspelt knob

@@ -13,7 +13,8 @@ struct TrainCommand: ParsableCommand {
             flags on top. Without --rec and without a config file, trains the embedded default: a small model on \
             synthetic identities (generated once into <output>/synthetic), verified on held-out synthetic pairs. \
             The output folder gets training.log (arcface_torch's format), metrics.csv (one row per step), \
-            checkpoint/ (atomic), model.safetensors (PyTorch keys), summary.json and report.md + report.svg.
+            checkpoint/ (atomic), model.safetensors (PyTorch keys), summary.json, report.md + report.svg and \
+            tensorboard/ (event files: `tensorboard --logdir <output>`).
 
             Settings (each also a config-file key: --batch-size is batch_size):
             \(TrainingConfig.flagHelp)

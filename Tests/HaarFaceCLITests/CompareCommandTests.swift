@@ -43,6 +43,8 @@ final class CompareCommandTests: XCTestCase {
                 for file in ["training.log", "metrics.csv", "summary.json", "report.md", "report.svg", "checkpoint/trainer.json"] {
                     XCTAssertTrue(FileManager.default.fileExists(atPath: folder.appendingPathComponent(file).path), "\(arm) \(seed) \(file)")
                 }
+                let eventFiles = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("tensorboard").path)
+                XCTAssertEqual(eventFiles.filter { $0.hasPrefix("events.out.tfevents.") }.count, 1, "\(arm) \(seed): \(eventFiles)")
             }
         }
         for file in ["compare.json", "compare.md", "compare.svg"] {

@@ -41,6 +41,9 @@ final class TrainCommandTests: XCTestCase {
         let firstFour = metrics.entries.prefix(4).map(\.loss).reduce(0, +) / 4
         XCTAssertEqual(log.entries[0].loss, firstFour, accuracy: 6e-5, "the log prints %.4f of the mean")
 
+        let eventFiles = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("tensorboard").path)
+        XCTAssertEqual(eventFiles.count, 1, "\(eventFiles)")
+        XCTAssertTrue(eventFiles.first?.hasPrefix("events.out.tfevents.") == true, "\(eventFiles)")
         for file in ["model.safetensors", "report.md", "report.svg", "checkpoint/backbone.safetensors",
                      "checkpoint/head.safetensors", "checkpoint/optimizer.safetensors", "checkpoint/trainer.json"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: output.appendingPathComponent(file).path), file)
@@ -287,6 +290,7 @@ final class TrainSettingsTests: XCTestCase {
             (["--batch-size"], "--batch-size needs a value <int>"),
             (["--margin-list", "1,0.5"], "margin_list: expected three numbers"),
             (["--fp16=maybe"], "--fp16: 'maybe' is not true or false"),
+            (["--no-tensorboard=true"], "--no-tensorboard takes no value (--tensorboard=true sets one)"),
         ]
         for (flags, message) in cases {
             let run = try CLI.run(["train", "--output", workDirectory.path] + flags)
@@ -295,5 +299,29 @@ final class TrainSettingsTests: XCTestCase {
         }
         let help = try CLI.run(["train", "--help"])
         XCTAssertTrue(help.stdout.contains("--batch-size <int>") && help.stdout.contains("--val-targets <text,...>"), help.stdout)
+        XCTAssertTrue(help.stdout.contains("\n  --no-tensorboard\n") && help.stdout.contains("\n  --fp16\n"),
+                      "a switch that is on by default is listed by the flag that turns it off: \(help.stdout)")
+    }
+
+    /// `--no-tensorboard` writes no event file (a run writes one by default: testTrainingWritesArcfaceTorchOutputsAndAReport);
+    /// a resumed run keeps it off unless `--tensorboard` turns it on again, as a logging setting may change on resume.
+    /// Stopped at step 5 (checkpoint at 3), resumed and stopped at 8 (checkpoint at 6), resumed to the end.
+    func testNoTensorBoardWritesNoEventFile() throws {
+        let output = workDirectory.appendingPathComponent("run")
+        let tensorBoard = output.appendingPathComponent("tensorboard")
+        let first = try CLI.run(TinyTraining.arguments(output: output, extra: ["--num-epoch", "1", "--checkpoint-every", "3",
+                                                                             "--no-tensorboard"]),
+                                environment: ["HAARFACE_FAULT_NONFINITE_STEP": "5"])
+        XCTAssertNotEqual(first.status, 0)
+        let second = try CLI.run(["train", "--resume", "--output", output.path], environment: ["HAARFACE_FAULT_NONFINITE_STEP": "8"])
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.stderr.contains("step 8"), second.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: tensorBoard.path))
+        XCTAssertEqual(try savedConfig(output)["tensorboard"] as? Bool, false)
+
+        let last = try CLI.run(["train", "--resume", "--output", output.path, "--tensorboard"])
+        XCTAssertEqual(last.status, 0, last.stderr)
+        XCTAssertEqual(try savedConfig(output)["tensorboard"] as? Bool, true)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: tensorBoard.path).count, 1)
     }
 }

@@ -1,2 +1,0 @@
-// TensorBoard event files (placeholder while the writer is built).
-import SwiftProtobuf
