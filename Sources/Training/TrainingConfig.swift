@@ -94,7 +94,7 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
         .make("output", \.output, "The output folder.", onResume: .mayChange) { value, _ in
             value.isEmpty ? "must name a folder" : nil
         },
-        .make("rec", \.rec, "Training data: a folder with train.rec/train.idx, a .rec file, or an image folder."),
+        .make("rec", \.rec, "Training data: a folder with train.rec/train.idx, a .rec (or .idx) file, or an image folder."),
         .make("val_targets", \.valTargets, "Verification sets: names of <name>.bin beside the data, or paths.",
               onResume: .mayChange),
         .make("num_workers", \.numWorkers, "Threads decoding images.", onResume: .mayChange) { value, _ in

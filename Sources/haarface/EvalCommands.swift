@@ -57,17 +57,15 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The sets first: a wrong path fails before a large model is read.
+        let verificationSets = try bin.map { try DataSetLocation.locate(URL(fileURLWithPath: $0)).verificationSet() }
         let (checkpoint, embedder) = try model.load()
         var summary: [String: Any] = ["checkpoint": model.checkpoint, "network": checkpoint.network,
                                       "image_size": checkpoint.imageSize]
         var sets: [[String: Any]] = []
         var record: EvaluationRecord?
-        for path in bin {
-            let url = URL(fileURLWithPath: path)
-            var isDirectory: ObjCBool = false
-            let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-            let set = isFolder ? try VerificationFolder.read(url) : try VerificationBin.read(url)
-            let name = (url.lastPathComponent as NSString).deletingPathExtension
+        for (path, set) in zip(bin, verificationSets) {
+            let name = set.name
             let codec = JPEGCodec()
             let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
                 try codec.decode(bytes, source: "\(path) image \(index)")
