@@ -109,7 +109,7 @@ struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
         abstract: "Embed face images (aligned crops) into L2-normalised features, written as an NPY file.",
-        discussion: "Each row is normalize(f(x) + f(flip x)), as insightface's verification uses; --no-flip uses f(x) alone.")
+        discussion: "Each row is normalize(f(x) + f(flip x)), the features `eval` compares (insightface's flip test; a zero sum stays zero); --no-flip uses f(x) alone.")
 
     @OptionGroup var model: CheckpointOptions
     @Argument(help: "JPEG images.") var images: [String]
@@ -118,8 +118,9 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let (checkpoint, embedder) = try model.load()
-        let rows = try normalisedEmbeddings(images.map { try decodeImage($0) }, embedder: embedder, flip: flip)
-        try NPY.write(rows.flatMap { $0 }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
+        let rows = try Verification.features(of: images.map { try decodeImage($0) }, embedder: embedder,
+                                             batchSize: embedder.batchSize, flip: flip)
+        try NPY.write(rows.flatMap { $0.map { Float($0) } }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
         print("wrote \(rows.count) embeddings of \(checkpoint.embeddingSize) floats to \(output)")
     }
 }
@@ -167,8 +168,9 @@ struct VerifyCommand: ParsableCommand {
             throw CommandFailure("no threshold: pass --threshold, or run `haarface eval --checkpoint \(model.checkpoint) --bin SET` first")
         }
         let (_, embedder) = try model.load()
-        let rows = try normalisedEmbeddings([try decodeImage(first), try decodeImage(second)], embedder: embedder, flip: true)
-        let cosine = zip(rows[0], rows[1]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rows = try Verification.features(of: [try decodeImage(first), try decodeImage(second)], embedder: embedder,
+                                             batchSize: embedder.batchSize)
+        let cosine = Verification.cosineSimilarities(pairsOf: rows)[0]
         print(String(format: "cosine similarity %.4f, threshold %.4f from %@: %@", cosine, cut, origin,
                      cosine >= cut ? "same person" : "different people"))
     }
@@ -179,17 +181,4 @@ func decodeImage(_ path: String) throws -> RGBImage {
         throw CommandFailure("\(path): cannot read the image")
     }
     return try JPEGCodec().decode(data, source: path)
-}
-
-/// normalize(f(x) + f(flip x)) per image (or normalize(f(x)) without `flip`).
-func normalisedEmbeddings(_ images: [RGBImage], embedder: BackboneEmbedder, flip: Bool) throws -> [[Float]] {
-    var rows = try embedder.embed(images)
-    if flip {
-        let mirrored = try embedder.embed(images.map { $0.flippedHorizontally() })
-        rows = zip(rows, mirrored).map { zip($0, $1).map { $0 + $1 } }
-    }
-    return rows.map { row in
-        let norm = max(Float(1e-12), row.reduce(0) { $0 + $1 * $1 }.squareRoot())
-        return row.map { $0 / norm }
-    }
 }
