@@ -2,13 +2,14 @@ import ArgumentParser
 import FaceData
 import FaceEval
 import Foundation
+import NN
 import Training
 
 /// The flags every command that loads a model shares.
 struct CheckpointOptions: ParsableArguments {
     @Option(help: "A backbone: safetensors with PyTorch keys (HaarFace's model.safetensors, insightface's exported) an arcface_torch torch.save state_dict (.pth/.pt, read without running its pickle) or an ONNX model (.onnx: torch2onnx's or haarface export's).")
     var checkpoint: String
-    @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when neither the file's metadata nor an IResNet's keys tell the network.")
+    @Option(help: "\(Network.nameList): needed when neither the file's metadata nor an IResNet's keys tell the network.")
     var network: String?
     @Option(help: "Images per forward pass.")
     var batchSize = 64

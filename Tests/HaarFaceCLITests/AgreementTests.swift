@@ -1,9 +1,10 @@
 import FaceData
 import Foundation
+import NN
 import XCTest
 
 /// One answer to each question, whichever command asks it: the commands a new user tries on the same path
-/// classify it alike (`DataSetLocation`).
+/// classify it alike (`DataSetLocation`), and list the same networks (`Network`).
 final class AgreementTests: XCTestCase {
     private var workDirectory: URL!
     let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -100,6 +101,39 @@ final class AgreementTests: XCTestCase {
                     XCTAssertTrue(run.stderr.contains("Error: \(wrongRole)"), "\(name), \(command): \(run.stderr)")
                 }
             }
+        }
+    }
+
+    /// `Network` lists the backbones; the flags' help, the config check's message and a checkpoint that does
+    /// not name its network all list the same ones, in the same order, and `bench` builds each.
+    func testHelpAndErrorsListTheSameNetworks() throws {
+        XCTAssertEqual(Network.names, ["r18", "r34", "r50", "r100", "r200", "mbf"])
+        let sentence = "r18, r34, r50, r100, r200 or mbf"
+        XCTAssertEqual(Network.nameList, sentence)
+        func flat(_ text: String) -> String { text.split(whereSeparator: \.isWhitespace).joined(separator: " ") }
+        let trainHelp = try CLI.run(["train", "--help"])
+        XCTAssertTrue(flat(trainHelp.stdout).contains("Backbone: \(sentence)."), trainHelp.stdout)
+        let evalHelp = try CLI.run(["eval", "--help"])
+        XCTAssertTrue(flat(evalHelp.stdout).contains("--network <network> \(sentence): needed when"), evalHelp.stdout)
+        let benchHelp = try CLI.run(["bench", "train", "--help"])
+        XCTAssertTrue(flat(benchHelp.stdout).contains("Backbone: \(sentence)."), benchHelp.stdout)
+
+        let badNetwork = try CLI.run(["train", "--network", "r42", "--output", workDirectory.path])
+        XCTAssertTrue(badNetwork.stderr.contains("network: expected \(sentence), found 'r42'"), badNetwork.stderr)
+        let badModel = try CLI.run(["bench", "train", "--model", "r42"])
+        XCTAssertNotEqual(badModel.status, 0)
+        for network in Network.names { XCTAssertTrue(badModel.stderr.contains(network), badModel.stderr) }
+
+        // A safetensors file with an unknown network's keys and no metadata: the hint lists the same names.
+        let unknown = workDirectory.appendingPathComponent("unknown.safetensors")
+        try SafeTensors(tensors: ["features.weight": SafeTensor(float32: [1, 1, 1, 1], shape: [4])]).write(to: unknown)
+        let run = try CLI.run(["embed", "--checkpoint", unknown.path, "x.jpg", "--output", workDirectory.appendingPathComponent("e.npy").path])
+        XCTAssertTrue(run.stderr.contains("pass --network \(Network.names.joined(separator: "|"))"), run.stderr)
+
+        // Every IResNet's stage blocks come from the one list.
+        XCTAssertEqual(IResNet.stageBlocks.keys.sorted().map { "r\($0)" }, Network.names.filter { $0 != "mbf" })
+        for network in Network.allCases {
+            XCTAssertEqual(network.iresnetDepth.flatMap { IResNet.stageBlocks[$0] }, network.stageBlocks, network.rawValue)
         }
     }
 }
