@@ -46,7 +46,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var model: CheckpointOptions
     @Option(parsing: .upToNextOption, help: "Verification sets: .bin files or FastFace folders (imgs/ + pair_label.npy).")
     var bin: [String] = []
-    @Option(help: "IJB root folder (holding <target>/meta and <target>/loose_crop).")
+    @Option(help: "IJB folder: the target's own (holding meta/ and loose_crop/, e.g. IJB_release/IJBC) or the one above it (holding <target>/meta and <target>/loose_crop, e.g. IJB_release).")
     var ijb: String?
     @Option(help: "IJB target: IJBB or IJBC.")
     var ijbTarget = "IJBC"

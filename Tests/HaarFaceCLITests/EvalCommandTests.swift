@@ -279,6 +279,29 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertTrue(svg.contains("<svg") && svg.contains("ROC on IJBC"), String(svg.prefix(300)))
     }
 
+    /// `--ijb` takes the target's own folder (`IJB_release/IJBC`, holding meta/ and loose_crop/) or the release
+    /// folder above it (`IJB_release`, insightface's layout, holding IJBC/meta): the same set, the same figures.
+    /// A folder that is neither names both places it looked.
+    func testIJBTakesTheTargetFolderOrTheReleaseFolderAboveIt() throws {
+        let release = workDirectory.appendingPathComponent("IJB_release")
+        try FileManager.default.createDirectory(at: release, withIntermediateDirectories: true)
+        let target = release.appendingPathComponent("IJBC")
+        try FileManager.default.moveItem(at: try writeIJBSet(), to: target)
+        var reports: [String] = []
+        for root in [release, target] {
+            let run = try CLI.run(["eval", "--checkpoint", TinyTraining.checkpoint.path, "--ijb", root.path, "--ijb-target", "IJBC"])
+            XCTAssertEqual(run.status, 0, "\(root.path): \(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("| IJBC | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |\n"), run.stdout)
+            let ijb = try XCTUnwrap(try summary(run.stdout)["ijb"] as? [String: Any])
+            reports.append(String(decoding: try JSONSerialization.data(withJSONObject: ijb, options: .sortedKeys), as: UTF8.self))
+        }
+        XCTAssertEqual(reports[0], reports[1])
+
+        let run = try CLI.run(["eval", "--checkpoint", TinyTraining.checkpoint.path, "--ijb", workDirectory.path, "--ijb-target", "IJBB"])
+        assertCleanFailure(run, mentions: ["\(workDirectory.path): no IJB set", "\(workDirectory.path)/meta",
+                                           "\(workDirectory.path)/IJBB/meta"])
+    }
+
     func testBadIJBMetaNamesTheFileAndLine() throws {
         let badLine = try writeIJBSet("bad-line") { $0 == 5 ? "5.jpg 1 2 3\n" : nil }
         let run = try CLI.run(["eval", "--checkpoint", TinyTraining.checkpoint.path, "--ijb", badLine.path])
