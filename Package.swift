@@ -3,6 +3,7 @@
 // Targets are layered; dependencies point only downward (see shared STYLE.md):
 //   CDNNL, CTurboJPEG, CZlibCRC (system libraries)
 //   MHLR (schedulers, log replay)   Plots (SVG charts)
+//   Randomness (the seeded generator and its draws)
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
 //   FaceEval (verification 10-fold, ROC, IJB templates, face alignment)
@@ -39,7 +40,7 @@ let package = Package(
         .target(name: "MHLR"),
         .target(name: "Randomness"),
         .target(name: "Plots"),
-        .target(name: "Engine", dependencies: ["CDNNL"], exclude: ["README.md"], swiftSettings: optimisedAlways),
+        .target(name: "Engine", dependencies: ["CDNNL", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "NN", dependencies: ["Engine", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),

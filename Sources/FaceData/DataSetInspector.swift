@@ -31,47 +31,30 @@ public struct DataSetSummary: Codable, Equatable, Sendable {
 
 /// Recognises a data set by its files and summarises it.
 public enum DataSetInspector {
-    /// `url`: a .rec (or .idx), a .bin, a FastFace verification folder (pair_label.npy + imgs/), a folder
-    /// holding train.rec, or an image folder.
+    /// `url`: any data set `DataSetLocation` recognises: a .rec (or .idx), a .bin, a FastFace verification
+    /// folder (pair_label.npy + imgs/), a folder holding train.rec, or an image folder.
     public static func inspect(_ url: URL) throws -> DataSetSummary {
         let codec = JPEGCodec()
-        let manager = FileManager.default
-        guard manager.fileExists(atPath: url.path) else {
-            throw DataFormatError(file: url.path, message: "no such file or folder")
-        }
-        if ImageFolderSource.isDirectory(url) {
-            if manager.fileExists(atPath: url.appendingPathComponent("pair_label.npy").path) {
-                return summary(of: try VerificationFolder.read(url), kind: "verification-folder", codec: codec)
-            }
-            let record = url.appendingPathComponent("train.rec")
-            if manager.fileExists(atPath: record.path) {
-                return try summary(of: try RecordIOSource(recordURL: record), codec: codec)
-            }
-            let source = try ImageFolderSource(root: url)
-            return DataSetSummary(kind: "image-folder", images: source.count, identities: source.classCount,
+        let location = try DataSetLocation.locate(url)
+        switch location {
+        case .recordIO(let record, let index):
+            return try summary(of: try RecordIOSource(recordURL: record, indexURL: index), kind: location.kind, codec: codec)
+        case .imageFolder:
+            let source = try location.trainingSource()
+            return DataSetSummary(kind: location.kind, images: source.count, identities: source.classCount,
                                   imageSize: try firstImageSize(source, codec: codec))
-        }
-        switch url.pathExtension.lowercased() {
-        case "rec":
-            return try summary(of: try RecordIOSource(recordURL: url), codec: codec)
-        case "idx":
-            return try summary(of: try RecordIOSource(recordURL: url.deletingPathExtension().appendingPathExtension("rec"),
-                                                      indexURL: url), codec: codec)
-        case "bin":
-            return summary(of: try VerificationBin.read(url), kind: "verification-bin", codec: codec)
-        default:
-            throw DataFormatError(file: url.path, message: "unknown data set: expected a .rec, .idx or .bin file, "
-                                      + "a verification folder (pair_label.npy + imgs/) or an image folder")
+        case .verificationBin, .verificationFolder:
+            return summary(of: try location.verificationSet(), kind: location.kind, codec: codec)
         }
     }
 
-    private static func summary(of source: RecordIOSource, codec: JPEGCodec) throws -> DataSetSummary {
+    private static func summary(of source: RecordIOSource, kind: String, codec: JPEGCodec) throws -> DataSetSummary {
         let layout: String
         switch source.layout {
         case .insightFace: layout = "insightface"
         case .headerless: layout = "im2rec"
         }
-        return DataSetSummary(kind: "recordio", layout: layout, images: source.count, identities: source.classCount,
+        return DataSetSummary(kind: kind, layout: layout, images: source.count, identities: source.classCount,
                               imageSize: try firstImageSize(source, codec: codec))
     }
 

@@ -6,6 +6,11 @@ public enum DataSetPacker {
     /// Returns the number of images and identities written.
     @discardableResult
     public static func pack(folder: URL, output: URL, prefix: String = "train") throws -> (images: Int, identities: Int) {
+        let location = try DataSetLocation.locate(folder)
+        guard case .imageFolder = location else {
+            throw DataFormatError(file: folder.path, message: "\(location.role), not an image folder: pack takes one "
+                                      + "subfolder of JPEGs per identity")
+        }
         let source = try ImageFolderSource(root: folder)
         let writer = try InsightFaceRecordWriter(directory: output, prefix: prefix)
         for index in 0..<source.count {

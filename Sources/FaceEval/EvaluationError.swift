@@ -17,6 +17,8 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
     case badLandmarks(source: String, reason: String)
     /// The embedder returned the wrong number of rows or a wrong dimension.
     case embedderOutput(expected: String, found: String)
+    /// Neither `root/meta` nor `root/<target>/meta` exists.
+    case noIJBSet(root: String, target: String)
 
     public var description: String {
         switch self {
@@ -37,6 +39,9 @@ public enum EvaluationError: Error, Equatable, CustomStringConvertible {
             return "\(source): \(reason)"
         case let .embedderOutput(expected, found):
             return "embedder returned \(found), expected \(expected)"
+        case let .noIJBSet(root, target):
+            return "\(root): no IJB set: expected \(root)/meta (the \(target) folder itself, e.g. IJB_release/\(target)) "
+                + "or \(root)/\(target)/meta (the release folder, e.g. IJB_release)"
         }
     }
 }

@@ -32,7 +32,8 @@ public struct IJBPairs: Sendable, Equatable {
     public var count: Int { isSame.count }
 }
 
-/// The meta data of an IJB-B or IJB-C set in insightface's layout (recognition/_evaluation_/ijb):
+/// The meta data of an IJB-B or IJB-C set in insightface's layout (recognition/_evaluation_/ijb), where `<root>`
+/// is the target's folder (IJB_release/IJBC) or the folder above it (IJB_release; see `setFolder`):
 ///
 ///     <root>/meta/<target>_face_tid_mid.txt          "image_name template_id media_id"
 ///     <root>/meta/<target>_template_pair_label.txt   "template_id_1 template_id_2 label" (label 1 = same)
@@ -53,9 +54,24 @@ public struct IJBMeta: Sendable {
         self.imageDirectory = imageDirectory
     }
 
-    /// Loads `<root>/meta/...` for `target` ("IJBB" or "IJBC", any case).
+    /// The folder holding `target`'s meta/ and loose_crop/: `root` itself when it holds meta/ (the target's own
+    /// folder, as ijb_11.py's `--image-path IJB_release/IJBC`), else `root/<target>` (the release folder,
+    /// insightface's `IJB_release`, holding IJBB/ and IJBC/).
+    public static func setFolder(root: URL, target: String) throws -> URL {
+        let candidates = [root, root.appendingPathComponent(target), root.appendingPathComponent(target.uppercased())]
+        let found = candidates.first { candidate in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: candidate.appendingPathComponent("meta").path,
+                                                  isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+        guard let found else { throw EvaluationError.noIJBSet(root: root.path, target: target.uppercased()) }
+        return found
+    }
+
+    /// Loads `meta/...` for `target` ("IJBB" or "IJBC", any case) from the set folder under `root` (`setFolder`).
     public static func load(root: URL, target: String) throws -> IJBMeta {
         let prefix = target.lowercased()
+        let root = try setFolder(root: root, target: target)
         let meta = root.appendingPathComponent("meta")
         func parser(_ name: String) throws -> MetaFileParser {
             try MetaFileParser(contentsOf: meta.appendingPathComponent(name), displayName: "meta/\(name)")

@@ -22,7 +22,9 @@ public enum Verification {
         return sum / Double(count)
     }
 
-    /// L2-normalise(f(x) + f(flip x)) per image. A zero sum stays zero (sklearn's `normalize` leaves it).
+    /// L2-normalise(f(x) + f(flip x)) per image: HaarFace's one flip fusion (`evaluate`, `features`, and through
+    /// them `haarface eval`, `embed` and `verify`). A zero sum stays zero (sklearn's `normalize` leaves it); a NaN
+    /// or infinity is an error naming the row.
     public static func fusedEmbeddings(original: [[Float]], flipped: [[Float]]) throws -> [[Double]] {
         try checkShapes(original: original, flipped: flipped)
         return try original.indices.map { index in
@@ -31,6 +33,17 @@ public enum Verification {
                 initialized = original[index].count
             }
         }
+    }
+
+    /// The features verification compares, one per image: `fusedEmbeddings` of the embeddings of `images`
+    /// and of their mirror images, exactly as `evaluate(images:...)` fuses them; without `flip`,
+    /// L2-normalise(f(x)) by the same rule (f(x) fused with zeros).
+    public static func features(of images: [RGBImage], embedder: FaceEmbedder, batchSize: Int = 64,
+                                flip: Bool = true) throws -> [[Double]] {
+        let original = try embedder.embedChecked(images, batchSize: batchSize)
+        let flipped = flip ? try embedder.embedChecked(images.map { $0.flippedHorizontally() }, batchSize: batchSize)
+            : original.map { [Float](repeating: 0, count: $0.count) }
+        return try fusedEmbeddings(original: original, flipped: flipped)
     }
 
     /// Squared L2 distance between the embeddings of each pair (2i, 2i+1).

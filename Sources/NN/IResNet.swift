@@ -44,10 +44,10 @@ public final class IBasicBlock: Module, UnaryLayer {
 
 /// IResNet-18/34/50/100/200 with insightface's state_dict keys, layer order and initialisation.
 public final class IResNet: Module, UnaryLayer {
-    /// Blocks per stage for each depth.
-    public static let stageBlocks: [Int: [Int]] = [
-        18: [2, 2, 2, 2], 34: [3, 4, 6, 3], 50: [3, 4, 14, 3], 100: [3, 13, 30, 3], 200: [6, 26, 60, 6],
-    ]
+    /// Blocks per stage for each depth (from `Network`, the list of backbones).
+    public static let stageBlocks: [Int: [Int]] = Dictionary(uniqueKeysWithValues: Network.allCases.compactMap { network in
+        network.iresnetDepth.map { ($0, network.stageBlocks!) }
+    })
 
     public let conv1: Conv2d, bn1: BatchNorm, prelu: PReLU
     /// layer1 ... layer4.
@@ -64,7 +64,7 @@ public final class IResNet: Module, UnaryLayer {
     public init(depth: Int, widths: [Int] = [64, 128, 256, 512], imageHeight: Int = 112, imageWidth: Int = 112,
                 embeddingSize: Int = 512, dropout dropoutProbability: Float = 0,
                 initialization: Initialization = .random(seed: 0)) throws {
-        guard let blocks = IResNet.stageBlocks[depth] else {
+        guard let blocks = Network.iresnet(depth: depth)?.stageBlocks else {
             throw NNError("IResNet depth \(depth) is not one of \(IResNet.stageBlocks.keys.sorted())")
         }
         guard widths.count == 4, widths.allSatisfy({ $0 > 0 }) else {

@@ -1,9 +1,9 @@
 // Weight initialisation with a seeded generator, so a model built twice with the same seed is identical.
-import Foundation
 import Randomness
 
-/// The generator that initialises weights: the project's SplitMix64, so the same seed gives the same
-/// parameters on every machine.
+/// The generator that initialises weights: the project's SplitMix64, whose own draws (`normal`, `uniform`)
+/// are used rather than the standard library's `random(in:using:)`, whose algorithm is the toolchain's: the
+/// same seed gives the same parameters on every machine and with every Swift version.
 public typealias SeededGenerator = SplitMix64
 
 /// How a model's parameters start.
@@ -26,27 +26,16 @@ public struct Initializer {
         }
     }
 
-    /// `count` draws from N(mean, std^2) (Box-Muller).
+    /// `count` draws from N(mean, std^2) (the generator's Box-Muller).
     public mutating func normal(_ count: Int, mean: Float = 0, std: Float) -> [Float] {
         guard generator != nil else { return [Float](repeating: 0, count: count) }
-        var values = [Float](repeating: 0, count: count)
-        var i = 0
-        while i < count {
-            // u1 in (0, 1] so log(u1) is finite.
-            let u1 = 1 - Double.random(in: 0..<1, using: &generator!)
-            let u2 = Double.random(in: 0..<1, using: &generator!)
-            let radius = (-2 * Foundation.log(u1)).squareRoot()
-            values[i] = mean + std * Float(radius * cos(2 * Double.pi * u2))
-            if i + 1 < count { values[i + 1] = mean + std * Float(radius * sin(2 * Double.pi * u2)) }
-            i += 2
-        }
-        return values
+        return generator!.normal(count, mean: mean, std: std)
     }
 
     /// `count` draws from U(-bound, bound).
     public mutating func uniform(_ count: Int, bound: Float) -> [Float] {
         guard generator != nil else { return [Float](repeating: 0, count: count) }
-        return (0..<count).map { _ in Float.random(in: -bound...bound, using: &generator!) }
+        return generator!.uniform(count, lower: -bound, upper: bound)
     }
 
     /// `count` copies of `value` (zeros under `.zeros`).

@@ -44,6 +44,17 @@ public struct SplitMix64: RandomNumberGenerator, Codable, Equatable, Sendable {
         Double(next() >> 11) * 0x1p-53
     }
 
+    /// A uniform Float in [0, 1) from the top 24 bits of one draw (a multiple of 2^-24).
+    public mutating func unitIntervalFloat() -> Float {
+        Float(next() >> 40) * 0x1p-24
+    }
+
+    /// `count` draws from U(lower, upper): lower + (upper - lower) * u in float32, u from `unitIntervalFloat`.
+    public mutating func uniform(_ count: Int, lower: Float, upper: Float) -> [Float] {
+        let width = upper - lower
+        return (0..<count).map { _ in lower + width * unitIntervalFloat() }
+    }
+
     /// `count` draws from N(mean, std^2) by the Box-Muller transform (two normals per pair of uniforms).
     public mutating func normal(_ count: Int, mean: Float = 0, std: Float) -> [Float] {
         var values = [Float](repeating: 0, count: count)

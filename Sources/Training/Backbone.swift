@@ -3,7 +3,8 @@ import NN
 
 /// The backbone a config names: IResNet-18 ... 200 or MobileFaceNet, with PyTorch's state_dict keys.
 public enum Backbone {
-    public static let networks = ["r18", "r34", "r50", "r100", "r200", "mbf"]
+    /// The networks a config may name (`Network`'s list).
+    public static let networks = Network.names
 
     /// A freshly initialised backbone (the PyTorch reference's distributions, seeded).
     public static func make(network: String, embeddingSize: Int, imageSize: Int, seed: UInt64) throws -> any UnaryLayer {
@@ -13,16 +14,14 @@ public enum Backbone {
     /// A backbone initialised as `initialization` says (`.zeros` for one whose state is loaded next).
     public static func make(network: String, embeddingSize: Int, imageSize: Int,
                             initialization: Initialization) throws -> any UnaryLayer {
-        switch network {
-        case "mbf":
-            return try MobileFaceNet(embeddingSize: embeddingSize, imageSize: imageSize, initialization: initialization)
-        case let name where name.hasPrefix("r"):
-            guard let depth = Int(name.dropFirst()), IResNet.stageBlocks[depth] != nil else { fallthrough }
-            return try IResNet(depth: depth, imageHeight: imageSize, imageWidth: imageSize, embeddingSize: embeddingSize,
-                               initialization: initialization)
-        default:
-            throw ConfigError(file: "config", message: "network: expected one of \(networks.joined(separator: ", ")), found '\(network)'")
+        guard let known = Network(rawValue: network) else {
+            throw ConfigError(file: "config", message: "network: expected \(Network.nameList), found '\(network)'")
         }
+        guard let depth = known.iresnetDepth else {
+            return try MobileFaceNet(embeddingSize: embeddingSize, imageSize: imageSize, initialization: initialization)
+        }
+        return try IResNet(depth: depth, imageHeight: imageSize, imageWidth: imageSize, embeddingSize: embeddingSize,
+                           initialization: initialization)
     }
 }
 
@@ -30,14 +29,13 @@ extension Backbone {
     /// The IResNet (r18 ... r200) whose residual blocks per stage match a state_dict's `layerN.M.` keys; nil for
     /// anything else (MobileFaceNet, an unknown depth).
     static func iresnetDepth(of file: SafeTensors) -> String? {
-        let depths = ["r18": [2, 2, 2, 2], "r34": [3, 4, 6, 3], "r50": [3, 4, 14, 3], "r100": [3, 13, 30, 3], "r200": [6, 26, 60, 6]]
         let blocks = (1...4).map { stage in
             Set(file.tensors.keys.compactMap { key -> Int? in
                 let parts = key.split(separator: ".")
                 return parts.count > 2 && parts[0] == "layer\(stage)" ? Int(parts[1]) : nil
             }).count
         }
-        return depths.first { $0.value == blocks }?.key
+        return Network.allCases.first { $0.stageBlocks == blocks }?.rawValue
     }
 }
 

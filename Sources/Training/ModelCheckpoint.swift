@@ -49,7 +49,7 @@ public struct ModelCheckpoint {
         let isMobileFaceNet = file[mobileFaceNetMarker] != nil
         guard let network = givenNetwork ?? file.metadata["network"] ?? Backbone.iresnetDepth(of: file)
             ?? (isMobileFaceNet ? "mbf" : nil) else {
-            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata, not an IResNet's or a MobileFaceNet's keys): pass --network r18|r34|r50|r100|r200|mbf")
+            throw ConfigError(file: url.path, message: "the file does not say which network it holds (no 'network' metadata, not an IResNet's or a MobileFaceNet's keys): pass --network \(Network.names.joined(separator: "|"))")
         }
         // The embedding is the final batch norm's length: IResNet's `features`, MobileFaceNet's GDC `features.layers.3`.
         let finalNorm = network == "mbf" ? "features.layers.3" : "features"

@@ -1,11 +1,12 @@
 import Foundation
 import MHLR
+import NN
 import Yams
 
 /// A training run's settings under arcface_torch's names (config/base.py and the data-set configs), plus
 /// HaarFace's own: the scheduler, the input size, checkpoints. Read from YAML or JSON; flags override.
 public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
-    /// Backbone: r18, r34, r50, r100, r200 or mbf.
+    /// Backbone: one of `Network`'s names (r18, r34, r50, r100, r200 or mbf).
     public var network = "r50"
     public var embeddingSize = 512
     /// CombinedMargin (m1, m2, m3): ArcFace (1, 0.5, 0), CosFace (1, 0, 0.4).
@@ -63,8 +64,8 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
 
     /// Every setting, declared once: config key, flag, help, check and resume rule (see `Setting`).
     public static let settings: [Setting] = [
-        .make("network", \.network, "Backbone: r18, r34, r50, r100, r200 or mbf.") { value, _ in
-            Backbone.networks.contains(value) ? nil : "expected r18, r34, r50, r100, r200 or mbf, found '\(value)'"
+        .make("network", \.network, "Backbone: \(Network.nameList).") { value, _ in
+            Network(rawValue: value) != nil ? nil : "expected \(Network.nameList), found '\(value)'"
         },
         .make("embedding_size", \.embeddingSize, "Embedding dimension.") { value, _ in value > 0 ? nil : "must be positive" },
         .make("margin_list", \.marginList, "CombinedMargin m1,m2,m3: 1,0.5,0 is ArcFace, 1,0,0.4 CosFace.") { value, _ in
@@ -96,7 +97,7 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
         .make("output", \.output, "The output folder.", onResume: .mayChange) { value, _ in
             value.isEmpty ? "must name a folder" : nil
         },
-        .make("rec", \.rec, "Training data: a folder with train.rec/train.idx, a .rec file, or an image folder."),
+        .make("rec", \.rec, "Training data: a folder with train.rec/train.idx, a .rec (or .idx) file, or an image folder."),
         .make("val_targets", \.valTargets, "Verification sets: names of <name>.bin beside the data, or paths.",
               onResume: .mayChange),
         .make("num_workers", \.numWorkers, "Threads decoding images.", onResume: .mayChange) { value, _ in

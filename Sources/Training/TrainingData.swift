@@ -8,8 +8,8 @@ public struct TrainingData {
     public var summary: String
     public var validation: [VerificationSet]
 
-    /// Resolves `config.rec` (a folder holding train.rec/train.idx as arcface_torch expects, a .rec file, or an
-    /// image folder with one sub-folder per identity) and `config.valTargets` (names of `<name>.bin` files
+    /// Resolves `config.rec` (a training set as `DataSetLocation` recognises it: a folder holding train.rec/train.idx
+    /// as arcface_torch expects, a .rec file, or an image folder with one sub-folder per identity) and `config.valTargets` (names of `<name>.bin` files
     /// beside the training data, or paths to .bin files or FastFace folders). An empty `rec` means the embedded
     /// synthetic default, generated once into `<output>/synthetic` and reused while its settings are unchanged.
     public static func resolve(_ config: TrainingConfig, synthetic: SynthConfig, outputDirectory: URL,
@@ -22,44 +22,25 @@ public struct TrainingData {
             if config.valTargets.isEmpty { config.valTargets = [SynthWriter.verificationName] }
         }
         let rec = URL(fileURLWithPath: config.rec)
+        let location = try DataSetLocation.locate(rec)
+        let source = try location.trainingSource()
+        // Verification sets named by val_targets sit beside the data: in its folder, or beside a .rec file.
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: rec.path, isDirectory: &isDirectory) else {
-            throw ConfigError(file: rec.path, message: "rec: no such file or folder (expected a folder with train.rec and train.idx, or an image folder)")
-        }
-        let source: any ImageSource
-        let summary: String
+        _ = FileManager.default.fileExists(atPath: rec.path, isDirectory: &isDirectory)
         let dataDirectory = isDirectory.boolValue ? rec : rec.deletingLastPathComponent()
-        if !isDirectory.boolValue {
-            source = try RecordIOSource(recordURL: rec)
-            summary = "RecordIO \(rec.path)"
-        } else if FileManager.default.fileExists(atPath: rec.appendingPathComponent("train.rec").path) {
-            source = try RecordIOSource(recordURL: rec.appendingPathComponent("train.rec"))
-            summary = "RecordIO \(rec.appendingPathComponent("train.rec").path)"
-        } else {
-            source = try ImageFolderSource(root: rec)
-            summary = "image folder \(rec.path)"
-        }
         let validation = try config.valTargets.map { try verificationSet(named: $0, beside: dataDirectory) }
-        return TrainingData(source: source, summary: "\(summary): \(source.count) images of \(source.classCount) identities",
+        return TrainingData(source: source, summary: "\(location): \(source.count) images of \(source.classCount) identities",
                             validation: validation)
     }
 
-    /// A verification set by name (`lfw` -> `<directory>/lfw.bin` or the FastFace folder `<directory>/lfw`) or path.
+    /// A verification set by name (`lfw` -> `<directory>/lfw.bin` or the FastFace folder `<directory>/lfw`) or
+    /// path: the first of these that `DataSetLocation` finds to be a verification set.
     public static func verificationSet(named target: String, beside directory: URL) throws -> VerificationSet {
         let candidates = [URL(fileURLWithPath: target), directory.appendingPathComponent(target + ".bin"),
                           directory.appendingPathComponent(target)]
         for url in candidates {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory) else { continue }
-            if isDirectory.boolValue {
-                guard FileManager.default.fileExists(atPath: url.appendingPathComponent("pair_label.npy").path) else { continue }
-                var set = try VerificationFolder.read(url)
-                set.name = url.lastPathComponent
-                return set
-            }
-            var set = try VerificationBin.read(url)
-            set.name = (url.lastPathComponent as NSString).deletingPathExtension
-            return set
+            guard let location = try? DataSetLocation.locate(url), !location.isTrainingSet else { continue }
+            return try location.verificationSet()
         }
         throw ConfigError(file: directory.appendingPathComponent(target + ".bin").path,
                           message: "val_targets: '\(target)' is neither a .bin file, a FastFace folder (imgs/ + pair_label.npy) nor a path to one")

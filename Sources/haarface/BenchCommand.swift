@@ -31,22 +31,17 @@ enum BenchPrecision: String, ExpressibleByArgument, CaseIterable {
     case bf16
 }
 
-/// The backbones the benchmarks build.
-enum BenchModel: String, ExpressibleByArgument, CaseIterable {
-    case r18, r34, r50, r100, r200, mbf
-
+/// The backbones the benchmarks build: every `Network`.
+extension Network: ExpressibleByArgument {
     func build(imageSize: Int) throws -> Module & UnaryLayer {
-        switch self {
-        case .mbf: return try MobileFaceNet(imageSize: imageSize)
-        default:
-            return try IResNet(depth: Int(rawValue.dropFirst())!, imageHeight: imageSize, imageWidth: imageSize)
-        }
+        guard let depth = iresnetDepth else { return try MobileFaceNet(imageSize: imageSize) }
+        return try IResNet(depth: depth, imageHeight: imageSize, imageWidth: imageSize)
     }
 }
 
 struct BenchOptions: ParsableArguments {
-    @Option(help: "Backbone: \(BenchModel.allCases.map(\.rawValue).joined(separator: ", ")).")
-    var model: BenchModel = .r18
+    @Option(help: "Backbone: \(Network.nameList).")
+    var model: Network = .r18
 
     @Option(help: "Images per step (at least 2: batch norm needs more than one value per channel).")
     var batchSize: Int = 32

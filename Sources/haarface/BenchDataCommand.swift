@@ -8,7 +8,7 @@ struct BenchDataCommand: ParsableCommand {
         commandName: "bench-data",
         abstract: "Measure the data loader: images/s for decode, flip and normalise into NCHW batches; prints JSON.")
 
-    @Option(help: "An image folder or a .rec file.")
+    @Option(help: "A training set: a .rec/.idx file, a folder with train.rec + train.idx, or an image folder.")
     var images: String
 
     @Option(help: "Decoding threads.")
@@ -27,11 +27,11 @@ struct BenchDataCommand: ParsableCommand {
     var singleThread = false
 
     func run() throws {
-        let url = URL(fileURLWithPath: images)
-        let source: any ImageSource = url.pathExtension == "rec" ? try RecordIOSource(recordURL: url) : try ImageFolderSource(root: url)
+        let location = try DataSetLocation.locate(URL(fileURLWithPath: images))
+        let source = try location.trainingSource()
         let options = LoaderOptions(batchSize: batchSize, imageWidth: size, imageHeight: size, seed: 1,
                                     workerCount: workers, prefetchBatches: max(4, 2 * workers))
-        if singleThread { return try runSingleThread(source, options: options) }
+        if singleThread { return try runSingleThread(source, kind: location.kind, options: options) }
         let loader = try Loader(source: source, options: options)
         // Warm-up: one untimed epoch (threads start, files enter the page cache).
         for _ in 0..<loader.batchesPerEpoch { _ = try loader.next() }
@@ -58,7 +58,7 @@ struct BenchDataCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         let cpu = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID) - cpuStart
         let result: [String: Any] = [
-            "images": timedImages, "seconds": seconds, "images_per_second": Double(timedImages) / seconds,
+            "kind": location.kind, "images": timedImages, "seconds": seconds, "images_per_second": Double(timedImages) / seconds,
             "cpu_seconds": cpu, "images_per_cpu_second": Double(timedImages) / cpu,
             "workers": workers, "batch_size": batchSize, "skipped": loader.skippedInEpoch,
             "channel_means": channelSums.map { $0 / Double(timedImages * plane) },
@@ -68,7 +68,7 @@ struct BenchDataCommand: ParsableCommand {
     }
 
     /// Times the loader's per-image work (`Loader.prepare`) on this thread: `epochs` passes over the set.
-    private func runSingleThread(_ source: any ImageSource, options: LoaderOptions) throws {
+    private func runSingleThread(_ source: any ImageSource, kind: String, options: LoaderOptions) throws {
         let codec = JPEGCodec()
         let plane = size * size
         var buffer = [Float](repeating: 0, count: 3 * plane)
@@ -86,7 +86,7 @@ struct BenchDataCommand: ParsableCommand {
         let seconds = Date().timeIntervalSince(start)
         let cpu = cpuSeconds(CLOCK_THREAD_CPUTIME_ID) - cpuStart
         let count = epochs * source.count
-        let result: [String: Any] = ["images": count, "seconds": seconds, "images_per_second": Double(count) / seconds,
+        let result: [String: Any] = ["kind": kind, "images": count, "seconds": seconds, "images_per_second": Double(count) / seconds,
                                      "cpu_seconds": cpu, "images_per_cpu_second": Double(count) / cpu]
         let json = try JSONSerialization.data(withJSONObject: result, options: [.sortedKeys])
         print(String(decoding: json, as: UTF8.self))

@@ -2,13 +2,14 @@ import ArgumentParser
 import FaceData
 import FaceEval
 import Foundation
+import NN
 import Training
 
 /// The flags every command that loads a model shares.
 struct CheckpointOptions: ParsableArguments {
     @Option(help: "A backbone: safetensors with PyTorch keys (HaarFace's model.safetensors, insightface's exported) an arcface_torch torch.save state_dict (.pth/.pt, read without running its pickle) or an ONNX model (.onnx: torch2onnx's or haarface export's).")
     var checkpoint: String
-    @Option(help: "r18, r34, r50, r100, r200 or mbf: needed when neither the file's metadata nor an IResNet's keys tell the network.")
+    @Option(help: "\(Network.nameList): needed when neither the file's metadata nor an IResNet's keys tell the network.")
     var network: String?
     @Option(help: "Images per forward pass.")
     var batchSize = 64
@@ -45,7 +46,7 @@ struct EvalCommand: ParsableCommand {
     @OptionGroup var model: CheckpointOptions
     @Option(parsing: .upToNextOption, help: "Verification sets: .bin files or FastFace folders (imgs/ + pair_label.npy).")
     var bin: [String] = []
-    @Option(help: "IJB root folder (holding <target>/meta and <target>/loose_crop).")
+    @Option(help: "IJB folder: the target's own (holding meta/ and loose_crop/, e.g. IJB_release/IJBC) or the one above it (holding <target>/meta and <target>/loose_crop, e.g. IJB_release).")
     var ijb: String?
     @Option(help: "IJB target: IJBB or IJBC.")
     var ijbTarget = "IJBC"
@@ -57,17 +58,15 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
+        // The sets first: a wrong path fails before a large model is read.
+        let verificationSets = try bin.map { try DataSetLocation.locate(URL(fileURLWithPath: $0)).verificationSet() }
         let (checkpoint, embedder) = try model.load()
         var summary: [String: Any] = ["checkpoint": model.checkpoint, "network": checkpoint.network,
                                       "image_size": checkpoint.imageSize]
         var sets: [[String: Any]] = []
         var record: EvaluationRecord?
-        for path in bin {
-            let url = URL(fileURLWithPath: path)
-            var isDirectory: ObjCBool = false
-            let isFolder = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue
-            let set = isFolder ? try VerificationFolder.read(url) : try VerificationBin.read(url)
-            let name = (url.lastPathComponent as NSString).deletingPathExtension
+        for (path, set) in zip(bin, verificationSets) {
+            let name = set.name
             let codec = JPEGCodec()
             let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
                 try codec.decode(bytes, source: "\(path) image \(index)")
@@ -111,7 +110,7 @@ struct EmbedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "embed",
         abstract: "Embed face images (aligned crops) into L2-normalised features, written as an NPY file.",
-        discussion: "Each row is normalize(f(x) + f(flip x)), as insightface's verification uses; --no-flip uses f(x) alone.")
+        discussion: "Each row is normalize(f(x) + f(flip x)), the features `eval` compares (insightface's flip test; a zero sum stays zero); --no-flip uses f(x) alone.")
 
     @OptionGroup var model: CheckpointOptions
     @Argument(help: "JPEG images.") var images: [String]
@@ -120,8 +119,9 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let (checkpoint, embedder) = try model.load()
-        let rows = try normalisedEmbeddings(images.map { try decodeImage($0) }, embedder: embedder, flip: flip)
-        try NPY.write(rows.flatMap { $0 }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
+        let rows = try Verification.features(of: images.map { try decodeImage($0) }, embedder: embedder,
+                                             batchSize: embedder.batchSize, flip: flip)
+        try NPY.write(rows.flatMap { $0.map { Float($0) } }, shape: [rows.count, checkpoint.embeddingSize], to: URL(fileURLWithPath: output))
         print("wrote \(rows.count) embeddings of \(checkpoint.embeddingSize) floats to \(output)")
     }
 }
@@ -169,8 +169,9 @@ struct VerifyCommand: ParsableCommand {
             throw CommandFailure("no threshold: pass --threshold, or run `haarface eval --checkpoint \(model.checkpoint) --bin SET` first")
         }
         let (_, embedder) = try model.load()
-        let rows = try normalisedEmbeddings([try decodeImage(first), try decodeImage(second)], embedder: embedder, flip: true)
-        let cosine = zip(rows[0], rows[1]).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rows = try Verification.features(of: [try decodeImage(first), try decodeImage(second)], embedder: embedder,
+                                             batchSize: embedder.batchSize)
+        let cosine = Verification.cosineSimilarities(pairsOf: rows)[0]
         print(String(format: "cosine similarity %.4f, threshold %.4f from %@: %@", cosine, cut, origin,
                      cosine >= cut ? "same person" : "different people"))
     }
@@ -181,17 +182,4 @@ func decodeImage(_ path: String) throws -> RGBImage {
         throw CommandFailure("\(path): cannot read the image")
     }
     return try JPEGCodec().decode(data, source: path)
-}
-
-/// normalize(f(x) + f(flip x)) per image (or normalize(f(x)) without `flip`).
-func normalisedEmbeddings(_ images: [RGBImage], embedder: BackboneEmbedder, flip: Bool) throws -> [[Float]] {
-    var rows = try embedder.embed(images)
-    if flip {
-        let mirrored = try embedder.embed(images.map { $0.flippedHorizontally() })
-        rows = zip(rows, mirrored).map { zip($0, $1).map { $0 + $1 } }
-    }
-    return rows.map { row in
-        let norm = max(Float(1e-12), row.reduce(0) { $0 + $1 * $1 }.squareRoot())
-        return row.map { $0 / norm }
-    }
 }

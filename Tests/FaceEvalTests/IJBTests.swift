@@ -217,6 +217,23 @@ final class IJBTests: XCTestCase {
         XCTAssertEqual(features[1], features[0].map { $0 / 2 })
     }
 
+    /// The set folder is the root itself (IJB_release/IJBC) or `<root>/<target>` (insightface's IJB_release).
+    func testSetFolderIsTheRootOrItsTargetSubfolder() throws {
+        let release = FileManager.default.temporaryDirectory.appendingPathComponent("faceeval-ijb-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: release) }
+        let target = release.appendingPathComponent("IJBC")
+        try makeDataSet(identities: [0, 1, 2], at: target)
+        XCTAssertEqual(try IJBMeta.setFolder(root: target, target: "IJBC").path, target.path)
+        XCTAssertEqual(try IJBMeta.setFolder(root: release, target: "IJBC").path, target.path)
+        XCTAssertEqual(try IJBMeta.setFolder(root: release, target: "ijbc").path, target.path, "the folder's name is upper case")
+        let fromRelease = try IJBMeta.load(root: release, target: "IJBC"), fromTarget = try IJBMeta.load(root: target, target: "IJBC")
+        XCTAssertEqual(fromRelease.faces, fromTarget.faces)
+        XCTAssertEqual(fromRelease.imageDirectory.path, target.appendingPathComponent("loose_crop").path)
+        XCTAssertThrowsError(try IJBMeta.setFolder(root: release, target: "IJBB")) { error in
+            XCTAssertEqual(error as? EvaluationError, .noIJBSet(root: release.path, target: "IJBB"))
+        }
+    }
+
     func testMissingImageNamesFileAndMetaLine() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("faceeval-ijb-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }

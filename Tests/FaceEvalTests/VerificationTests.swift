@@ -173,6 +173,53 @@ final class VerificationTests: XCTestCase {
         }
     }
 
+    /// `features` (what `haarface embed` writes and `verify` compares) is the flip fusion `evaluate` scores:
+    /// the report from its rows' squared distances is `evaluate(images:)`'s, exactly. A zero sum stays a zero row
+    /// (sklearn's `normalize`: 0 / 0 is not taken), in `features` and `fusedEmbeddings` alike; a tiny one is
+    /// still normalised to unit length (no floor on the norm).
+    func testFeaturesAreTheFusionEvaluateScoresAndZeroRowsStayZero() throws {
+        // Rows from the left and right top pixels, so an image and its mirror embed differently; image 5 and
+        // its mirror embed to opposite rows (a zero sum), image 7 to a tiny one.
+        var images: [RGBImage] = []
+        for i in 0..<20 {
+            var image = RGBImage(width: 4, height: 2)
+            image.pixels[0] = UInt8(10 + 7 * i)
+            image.pixels[3 * 3] = UInt8(200 - 3 * i)
+            images.append(image)
+        }
+        let embedder = ClosureEmbedder { batch in
+            batch.map { image in
+                let left = Float(image.pixels[0]), right = Float(image.pixels[9])
+                if left == 45 || right == 45 { return left == 45 ? [1, -2, 3] : [-1, 2, -3] }   // image 5
+                if left == 59 || right == 59 { return left == 59 ? [1e-30, 0, 0] : [1e-30, 1e-30, 0] }   // image 7
+                return [left, right - 2 * left, 1]
+            }
+        }
+        let isSame = (0..<10).map { $0 % 3 != 0 }
+        let features = try Verification.features(of: images, embedder: embedder, batchSize: 3)
+        XCTAssertEqual(features[5], [0, 0, 0])
+        XCTAssertEqual(features[7][0], 2 / Double(5).squareRoot(), accuracy: 1e-15)
+        for (index, row) in features.enumerated() where index != 5 {
+            XCTAssertEqual(row.reduce(0) { $0 + $1 * $1 }, 1, accuracy: 1e-15, "row \(index)")
+        }
+        let original = try embedder.embed(images), flipped = try embedder.embed(images.map { $0.flippedHorizontally() })
+        XCTAssertEqual(features, try Verification.fusedEmbeddings(original: original, flipped: flipped))
+
+        let folds = ThresholdFolds(foldCount: 5, thresholdStep: 0.01, thresholdCount: 400)
+        let fromFeatures = try folds.evaluate(distances: Verification.squaredDistances(pairsOf: features), isSame: isSame)
+        let report = try Verification.evaluate(original: original, flipped: flipped, isSame: isSame, protocol: folds)
+        XCTAssertEqual(report.foldAccuracies, fromFeatures.foldAccuracies)
+        XCTAssertEqual(report.bestThresholds, fromFeatures.bestThresholds)
+        let viaImages = try Verification.evaluate(images: images, isSame: isSame, embedder: embedder, batchSize: 3)
+        XCTAssertEqual(viaImages.rocAUC, try ROCCurve(scores: Verification.cosineSimilarities(pairsOf: features), isSame: isSame).area)
+
+        // Without the flip: f(x) normalised by the same rule.
+        let plain = try Verification.features(of: images, embedder: embedder, flip: false)
+        XCTAssertEqual(plain[0], original[0].map { Double($0) / original[0].reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot() })
+        XCTAssertEqual(try Verification.features(of: [images[5]], embedder: ClosureEmbedder { $0.map { _ in [0, 0] } }, flip: false),
+                       [[0, 0]])
+    }
+
     func testMismatchedInputsThrow() {
         XCTAssertThrowsError(try Verification.evaluate(original: [[1]], flipped: [[1]], isSame: [true])) { error in
             XCTAssertEqual(error as? EvaluationError,

@@ -149,6 +149,15 @@ final class EvalCommandTests: XCTestCase {
         let reported = try XCTUnwrap(sets[0]["best_thresholds"] as? [Double])
         for (ours, theirs) in zip(reported, bestThresholds) { XCTAssertEqual(ours, theirs, accuracy: 1e-9) }
         XCTAssertTrue(accuracyLines[0].hasSuffix(String(format: "%1.5f+-%1.5f", mean, std)), accuracyLines[0])
+        // The ROC too: embed's rows are the features eval scores (one flip fusion, Verification.fusedEmbeddings),
+        // so the AUC of their cosines, P(same pair's cosine > different pair's) + half the ties (the
+        // Mann-Whitney form of sklearn's auc), is eval's. Float32 rounding of the rows (1e-7) moves no pair past
+        // another here.
+        let cosines = (0..<40).map { 1 - distances[$0] / 2 }
+        let sameScores = (0..<40).filter { same[$0] }.map { cosines[$0] }, otherScores = (0..<40).filter { !same[$0] }.map { cosines[$0] }
+        let wins = sameScores.reduce(0.0) { sum, s in sum + otherScores.reduce(0.0) { $0 + (s > $1 ? 1 : s == $1 ? 0.5 : 0) } }
+        XCTAssertEqual(try XCTUnwrap(sets[0]["roc_auc"] as? Double), wins / Double(sameScores.count * otherScores.count),
+                       accuracy: 1e-12)
 
         // The record `verify` reads: the last set's mean best threshold as a cosine (d = 2 - 2 cos on unit vectors).
         let record = try XCTUnwrap(try JSONSerialization.jsonObject(
@@ -268,6 +277,29 @@ final class EvalCommandTests: XCTestCase {
         XCTAssertEqual(table.compactMap { $0["tar"] }, [1, 1, 1, 1, 1, 1])
         let svg = try String(contentsOf: plot, encoding: .utf8)
         XCTAssertTrue(svg.contains("<svg") && svg.contains("ROC on IJBC"), String(svg.prefix(300)))
+    }
+
+    /// `--ijb` takes the target's own folder (`IJB_release/IJBC`, holding meta/ and loose_crop/) or the release
+    /// folder above it (`IJB_release`, insightface's layout, holding IJBC/meta): the same set, the same figures.
+    /// A folder that is neither names both places it looked.
+    func testIJBTakesTheTargetFolderOrTheReleaseFolderAboveIt() throws {
+        let release = workDirectory.appendingPathComponent("IJB_release")
+        try FileManager.default.createDirectory(at: release, withIntermediateDirectories: true)
+        let target = release.appendingPathComponent("IJBC")
+        try FileManager.default.moveItem(at: try writeIJBSet(), to: target)
+        var reports: [String] = []
+        for root in [release, target] {
+            let run = try CLI.run(["eval", "--checkpoint", TinyTraining.checkpoint.path, "--ijb", root.path, "--ijb-target", "IJBC"])
+            XCTAssertEqual(run.status, 0, "\(root.path): \(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("| IJBC | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 | 100.00 |\n"), run.stdout)
+            let ijb = try XCTUnwrap(try summary(run.stdout)["ijb"] as? [String: Any])
+            reports.append(String(decoding: try JSONSerialization.data(withJSONObject: ijb, options: .sortedKeys), as: UTF8.self))
+        }
+        XCTAssertEqual(reports[0], reports[1])
+
+        let run = try CLI.run(["eval", "--checkpoint", TinyTraining.checkpoint.path, "--ijb", workDirectory.path, "--ijb-target", "IJBB"])
+        assertCleanFailure(run, mentions: ["\(workDirectory.path): no IJB set", "\(workDirectory.path)/meta",
+                                           "\(workDirectory.path)/IJBB/meta"])
     }
 
     func testBadIJBMetaNamesTheFileAndLine() throws {

@@ -181,7 +181,7 @@ final class TrainCommandTests: XCTestCase {
     func testBadTrainingInputIsAClearError() throws {
         let missing = try CLI.run(["train", "--rec", "/nonexistent/data", "--output", workDirectory.path])
         XCTAssertNotEqual(missing.status, 0)
-        XCTAssertTrue(missing.stderr.contains("/nonexistent/data: rec: no such file or folder"), missing.stderr)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent/data: no such file or folder"), missing.stderr)
         let badNetwork = try CLI.run(["train", "--network", "r42", "--output", workDirectory.path])
         XCTAssertNotEqual(badNetwork.status, 0)
         XCTAssertTrue(badNetwork.stderr.contains("network: expected r18, r34, r50, r100, r200 or mbf, found 'r42'"), badNetwork.stderr)
