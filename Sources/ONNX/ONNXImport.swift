@@ -57,8 +57,8 @@ enum BackboneShape {
 
     var network: String {
         switch self {
-        case .iresnet(let depth, _, _, _): return "r\(depth)"
-        case .mobileFaceNet: return "mbf"
+        case .iresnet(let depth, _, _, _): return Network.iresnet(depth: depth)?.rawValue ?? "r\(depth)"
+        case .mobileFaceNet: return Network.mbf.rawValue
         }
     }
 
