@@ -3,15 +3,17 @@
 //   recordio  input = .idx text, a NUL byte, then .rec bytes; opens the pair and reads every image
 //   pickle    input = a verification .bin pickle
 //   npy       input = an .npy file
+//   torchpickle  input = the data.pkl of a torch.save zip archive (a state_dict's restricted pickle)
+//   torchlegacy  input = a legacy (pre-1.6) torch.save file
 // Any thrown error is an expected outcome; a crash, trap, hang or sanitizer report is a bug.
 import Foundation
 
-private enum Target: String { case recordio, pickle, npy }
+private enum Target: String { case recordio, pickle, npy, torchpickle, torchlegacy }
 
 private let target: Target = {
     let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
     guard let target = Target(rawValue: name) else {
-        fatalError("set FUZZ_TARGET to recordio, pickle or npy (found \"\(name)\")")
+        fatalError("set FUZZ_TARGET to recordio, pickle, npy, torchpickle or torchlegacy (found \"\(name)\")")
     }
     return target
 }()
@@ -28,6 +30,10 @@ public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         _ = try? VerificationBin.decode(data, name: "fuzz", file: "fuzz.bin")
     case .npy:
         _ = try? NPY.decode(data, file: "fuzz.npy")
+    case .torchpickle:
+        _ = try? TorchStateDict.records(pickle: data, file: "fuzz.pkl")
+    case .torchlegacy:
+        _ = try? TorchStateDict.legacy(data, file: "fuzz.pth")
     case .recordio:
         let split = data.firstIndex(of: 0) ?? data.endIndex
         let record = scratch.appendingPathExtension("rec"), index = scratch.appendingPathExtension("idx")

@@ -26,13 +26,18 @@ if [ ! -x "$binary" ] || [ "$(cat $out/stamp 2>/dev/null)" != "$stamp" ]; then
 fi
 
 fixtures=Tests/FaceDataTests/Fixtures
-for target in recordio pickle npy; do
+for target in recordio pickle npy torchpickle torchlegacy; do
     corpus=$out/corpus/$target
     artifacts=$out/artifacts/$target/
     mkdir -p "$corpus" "$artifacts"
     case $target in
         pickle) cp $fixtures/*.bin "$corpus"/ ;;
         npy) cp $fixtures/*.npy "$corpus"/ ;;
+        torchpickle|torchlegacy)
+            # Seeds from Debian's torch when it is there (make test installs it); else libFuzzer starts empty.
+            if [ ! -e "$corpus/seed" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
+                /usr/bin/python3 Fuzz/torch_seeds.py "$target" "$corpus/seed" || true
+            fi ;;
         recordio)
             for prefix in python_insightface python_im2rec; do
                 { cat $fixtures/$prefix.idx; printf '\0'; cat $fixtures/$prefix.rec; } > "$corpus/$prefix"
