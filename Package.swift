@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR", "NN", "Engine", "FaceData", "TensorFixtures"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
-        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NN", "Engine", "TensorFixtures"]),
+        .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NN", "Engine", "Randomness", "TensorFixtures"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR", "FaceData", "NN"]),
     ],
     swiftLanguageModes: [.v5]

@@ -1,6 +1,7 @@
 import Engine
 import Foundation
 import NN
+import Randomness
 import TensorFixtures
 import XCTest
 
@@ -45,20 +46,13 @@ enum TestModels {
     }
 }
 
-/// A small seeded generator of values in [-1, 1) (SplitMix64).
+/// Values in [-1, 1) from the project's own generator.
 struct TestRandom {
-    private var state: UInt64
+    private var generator: SplitMix64
 
-    init(seed: UInt64) { state = seed }
+    init(seed: UInt64) { generator = SplitMix64(seed: seed) }
 
-    mutating func uniform() -> Float {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return Float(z >> 40) / Float(1 << 23) - 1
-    }
+    mutating func uniform() -> Float { 2 * generator.unitIntervalFloat() - 1 }
 }
 
 /// Cosine similarity of each row of two [N, D] embeddings.

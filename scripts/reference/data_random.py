@@ -4,24 +4,10 @@ xoshiro256starstar.c) and the loader's documented derivation (Sources/FaceData/R
 Writes Tests/FaceDataTests/Fixtures/random.json. Standard library only."""
 import json
 import os
+import sys
 
-M = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-
-
-def mix(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
-    return z ^ (z >> 31)
-
-
-class SplitMix64:
-    def __init__(self, state):
-        self.state = state
-
-    def next(self):
-        self.state = (self.state + GOLDEN) & M
-        return mix(self.state)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from splitmix import GOLDEN, M, SplitMix64, mix  # noqa: E402
 
 
 def rotl(x, k):

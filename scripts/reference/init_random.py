@@ -7,27 +7,18 @@ toolchain change cannot alter initial weights or dropout masks silently."""
 import json
 import math
 import os
+import sys
 
 import numpy as np
 
-M = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from splitmix import SplitMix64 as Vigna  # noqa: E402
+
 f32 = np.float32
 
 
-def mix(z):
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M
-    return z ^ (z >> 31)
-
-
-class SplitMix64:
-    def __init__(self, state):
-        self.state = state
-
-    def next(self):
-        self.state = (self.state + GOLDEN) & M
-        return mix(self.state)
+class SplitMix64(Vigna):
+    """The draws of Sources/Randomness/SplitMix64.swift on top of the generator."""
 
     def unit_interval(self):
         """Top 53 bits * 2^-53: a float64 in [0, 1)."""
