@@ -2,7 +2,7 @@
 # Both install what they need on a fresh Debian machine (idempotent) and build.
 
 SWIFT      ?= swift
-APT_PACKAGES := libdnnl-dev libturbojpeg0-dev zlib1g-dev pkg-config
+APT_PACKAGES := libdnnl-dev libturbojpeg0-dev zlib1g-dev pkg-config libopenmpi-dev openmpi-bin
 # The tests check files against NumPy and PyTorch (Debian's, under /usr/bin/python3) where the format is theirs.
 TEST_PACKAGES := python3-numpy python3-torch python3-venv
 # ONNX Runtime, onnx and TensorBoard come from the Python registry, pinned, into a project-local folder.

@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 // HaarFace: face-recognition training with the MHLR learning-rate scheduler.
 // Targets are layered; dependencies point only downward (see shared STYLE.md):
-//   CDNNL, CTurboJPEG, CZlibCRC (system libraries)
+//   CDNNL, CTurboJPEG, CZlibCRC, CMPI (system libraries)
 //   MHLR (schedulers, log replay)   Plots (SVG charts)
-//   Randomness (the seeded generator and its draws)
+//   Randomness (the seeded generator and its draws)   Collective (collectives; Open MPI in CollectiveMPI)
 //   Engine (tensors, oneDNN, autograd) -> NN (modules, backbones, SGD, safetensors)
 //   FaceData (JPEG, RecordIO, .bin, folders, synthetic identities, loader)
 //   FaceEval (verification 10-fold, ROC, IJB templates, face alignment)
@@ -36,12 +36,16 @@ let package = Package(
         .systemLibrary(name: "CDNNL", path: "Sources/CDNNL"),
         .systemLibrary(name: "CTurboJPEG", path: "Sources/CTurboJPEG"),
         .systemLibrary(name: "CZlibCRC", path: "Sources/CZlibCRC"),
+        .systemLibrary(name: "CMPI", path: "Sources/CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev"])]),
 
         .target(name: "MHLR"),
         .target(name: "Randomness"),
+        // Collectives behind one protocol (one process, threads for tests); Open MPI's ranks in CollectiveMPI.
+        .target(name: "Collective"),
+        .target(name: "CollectiveMPI", dependencies: ["Collective", "CMPI"]),
         .target(name: "Plots"),
         .target(name: "Engine", dependencies: ["CDNNL", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
-        .target(name: "NN", dependencies: ["Engine", "Randomness"], exclude: ["README.md"], swiftSettings: optimisedAlways),
+        .target(name: "NN", dependencies: ["Engine", "Randomness", "Collective"], exclude: ["README.md"], swiftSettings: optimisedAlways),
         .target(name: "FaceData", dependencies: ["CTurboJPEG", "Randomness"], swiftSettings: optimisedAlways),
         .target(name: "FaceEval", dependencies: ["FaceData", "Plots"], swiftSettings: optimisedAlways),
         .target(name: "ONNX", dependencies: ["Engine", "NN", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
@@ -51,7 +55,7 @@ let package = Package(
         // Test support (fixture files and tolerance checks), used by the test targets only.
         .target(name: "TensorFixtures", dependencies: ["Engine"]),
         .target(name: "Training", dependencies: [
-            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "ONNX", "TensorBoard", "CZlibCRC",
+            "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "ONNX", "TensorBoard", "CZlibCRC", "Collective",
             .product(name: "Yams", package: "Yams"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimisedAlways),
 
@@ -60,17 +64,20 @@ let package = Package(
         .executableTarget(
             name: "haarface",
             dependencies: [
-                "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "Training",
+                "MHLR", "Plots", "Engine", "NN", "FaceData", "FaceEval", "Training", "Collective", "CollectiveMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        // The computations that span ranks against one process, under mpirun (HaarFaceCLITests starts it).
+        .executableTarget(name: "collective-check", dependencies: ["Collective", "CollectiveMPI", "Engine", "NN", "Randomness"],
+                          path: "Sources/CollectiveCheck"),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
         .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
-        .testTarget(name: "NNTests", dependencies: ["NN", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Randomness", "TensorFixtures", "Collective"], exclude: ["Fixtures"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TensorFixtures"]),
-        .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR", "NN", "Engine", "FaceData", "TensorFixtures"]),
+        .testTarget(name: "TrainingTests", dependencies: ["Training", "MHLR", "NN", "Engine", "FaceData", "TensorFixtures", "Collective"]),
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NN", "Engine", "Randomness", "TensorFixtures"]),

@@ -175,3 +175,14 @@ func addInPlace(_ target: Tensor, _ source: Tensor) throws {
     let t = target.storage.floats(n), s = source.storage.floats(n)
     for i in 0..<n { t[i] += s[i] }
 }
+
+extension Tensor {
+    /// An operation whose value is computed outside the engine (collective communication, fused losses):
+    /// `output` holds the value the caller computed from `inputs`, and `derivative` maps the gradient of
+    /// `output` to one gradient per input (nil where none flows). Recorded as the engine's own ops are,
+    /// when any input requires grad; returns `output`.
+    public static func recording(_ output: Tensor, name: String, inputs: [Tensor],
+                                 derivative: @escaping (Tensor) throws -> [Tensor?]) -> Tensor {
+        record(output, name, inputs, derivative)
+    }
+}

@@ -17,6 +17,12 @@ public struct LoaderOptions: Sendable {
     public var prefetchBatches: Int
     /// Replace undecodable images instead of failing: counted and reported per epoch.
     public var skipBadImages: Bool
+    /// This process's share of each batch when several ranks train together (torch's DistributedSampler
+    /// with drop_last): every rank follows the same epoch order, and rank r takes the positions congruent to
+    /// r modulo `worldSize`, so the ranks' batches together are `worldSize x batchSize` consecutive positions
+    /// of the order (the images a single process with that batch size would read, in another order).
+    public var rank = 0
+    public var worldSize = 1
 
     public init(batchSize: Int, imageWidth: Int = 112, imageHeight: Int = 112, seed: UInt64 = 0,
                 shuffle: Bool = true, horizontalFlip: Bool = true, workerCount: Int = 2,
@@ -67,8 +73,11 @@ public final class Loader {
     public let options: LoaderOptions
     public let batchesPerEpoch: Int
 
-    /// Whole batches in an epoch of `imageCount` images (drop_last: batches are never partial).
-    public static func batchesPerEpoch(imageCount: Int, batchSize: Int) -> Int { imageCount / batchSize }
+    /// Whole batches in an epoch of `imageCount` images (drop_last: batches are never partial), per rank
+    /// of `worldSize` (each batch of every rank full).
+    public static func batchesPerEpoch(imageCount: Int, batchSize: Int, worldSize: Int = 1) -> Int {
+        imageCount / (batchSize * worldSize)
+    }
     /// The position of the next batch `next()` returns.
     public private(set) var state: LoaderState
     /// Bad images skipped in the epoch of the last batch returned (since that epoch began, or since the
@@ -82,11 +91,17 @@ public final class Loader {
               options.workerCount > 0, options.prefetchBatches > 0 else {
             throw DataFormatError(file: "loader", message: "batch size, image size, workers and prefetch must be positive")
         }
-        guard source.count >= options.batchSize else {
-            throw DataFormatError(file: source.count > 0 ? source.describe(0) : "data set",
-                                  message: "\(source.count) images cannot fill one batch of \(options.batchSize) (batches are never partial)")
+        guard options.worldSize > 0, (0..<options.worldSize).contains(options.rank) else {
+            throw DataFormatError(file: "loader", message: "rank \(options.rank) is not in a world of \(options.worldSize)")
         }
-        let batchesPerEpoch = Self.batchesPerEpoch(imageCount: source.count, batchSize: options.batchSize)
+        let globalBatch = options.batchSize * options.worldSize
+        guard source.count >= globalBatch else {
+            let ranks = options.worldSize > 1 ? " on each of \(options.worldSize) ranks" : ""
+            throw DataFormatError(file: source.count > 0 ? source.describe(0) : "data set",
+                                  message: "\(source.count) images cannot fill one batch of \(options.batchSize)\(ranks) (batches are never partial)")
+        }
+        let batchesPerEpoch = Self.batchesPerEpoch(imageCount: source.count, batchSize: options.batchSize,
+                                                   worldSize: options.worldSize)
         guard state.epoch >= 0, (0..<batchesPerEpoch).contains(state.batchInEpoch) else {
             throw DataFormatError(file: "loader state", message: "cannot resume at epoch \(state.epoch) batch \(state.batchInEpoch): "
                                       + "an epoch has \(batchesPerEpoch) batches")
@@ -221,7 +236,7 @@ private final class Pipeline: @unchecked Sendable {
         var indices = [Int](repeating: 0, count: batchSize)
         var skipped: [String] = []
         for slot in 0..<batchSize {
-            let position = batchInEpoch * batchSize + slot
+            let position = (batchInEpoch * batchSize + slot) * options.worldSize + options.rank
             let flip = options.horizontalFlip && randomness.flips(epoch: epoch, position: position)
             var candidate = position
             while true {

@@ -3,6 +3,7 @@
 // logit, interclass filtering, and the cross entropy with the 1e-30 floor. Everything is composed from
 // Engine ops; the two places where arcface_torch's gradient is not the derivative of its forward value
 // (the ArcFace margin under torch.no_grad, and the floor) are written as value + constant shift.
+import Collective
 import Engine
 import Foundation
 
@@ -39,8 +40,8 @@ public enum MarginDerivative: String, Codable, Sendable, CaseIterable {
 /// (1, m2, 0) and (1, 0 or any, m3 > 0), and for m3 > 0 ignores m2; here any combination applies the
 /// paper's cos(m1 theta + m2) - m3, which is the same on the margins arcface_torch supports with m2 = 0
 /// or m3 = 0. arcface_torch also sends the non-target cosines through arccos and back through cos; that
-/// round trip changes them by float32 rounding only and is skipped here. Labels -1 (samples whose class
-/// lives on another GPU) do not occur on one process and are rejected.
+/// round trip changes them by float32 rounding only and is skipped here. A label -1 marks a sample whose
+/// class lives on another rank's shard of the head (partial_fc_v2): its row gets no margin.
 public struct CombinedMargin: Codable, Equatable, Sendable {
     /// s, the logit scale.
     public var scale: Float
@@ -97,9 +98,10 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
     }
 
     /// The scaled logits with the margin on the target of each row.
-    /// - cosines: [N, C] in [-1, 1]; labels: N class indices in 0..<C. Returns [N, C].
+    /// - cosines: [N, C] in [-1, 1]; labels: N class indices in 0..<C, or -1 where the sample's class is
+    ///   not among these columns (another rank's shard). Returns [N, C].
     public func logits(cosines: Tensor, labels: [Int]) throws -> Tensor {
-        try checkLabels(labels, logitsShape: cosines.shape, "CombinedMargin")
+        try checkLabels(labels, logitsShape: cosines.shape, "CombinedMargin", allowingAbsent: true)
         let rows = cosines.shape[0], width = cosines.shape[1]
         var filtered = cosines
         if interclassFilteringThreshold > 0 {
@@ -139,28 +141,22 @@ public struct CombinedMargin: Codable, Equatable, Sendable {
 /// The smallest target probability the loss takes the log of (arcface_torch's clamp_min(1e-30)).
 public let crossEntropyProbabilityFloor: Float = 1e-30
 
-/// arcface_torch's cross entropy: -mean over the batch of log(max(p_target, 1e-30)), p = softmax(logits).
-/// Its gradient is (softmax - onehot) / N also where the floor applied (DistCrossEntropyFunc's backward
-/// ignores the floor), so the floor is a constant shift of the value here.
+/// arcface_torch's cross entropy on one process: -mean over the batch of log(max(p_target, 1e-30)),
+/// p = softmax(logits), with the gradient (softmax - onehot) / N also where the floor applied
+/// (DistCrossEntropyFunc's backward ignores the floor): `distributedCrossEntropy` in a world of one.
 /// - logits: [N, C]; labels: N class indices in 0..<C. Returns [1].
 public func flooredCrossEntropy(_ logits: Tensor, labels: [Int]) throws -> Tensor {
     try checkLabels(labels, logitsShape: logits.shape, "flooredCrossEntropy")
-    var logProbabilities = try logits.logSoftmax().gather(columns: labels)
-    let floor = Foundation.log(crossEntropyProbabilityFloor)
-    let values = try logProbabilities.values()
-    if values.contains(where: { $0 < floor }) {
-        let shift = values.map { Swift.max($0, floor) - $0 }
-        logProbabilities = try add(logProbabilities, Tensor(shape: [values.count], values: shift))
-    }
-    return try logProbabilities.mean().negated()
+    return try distributedCrossEntropy(logits, labels: labels, SingleProcess())
 }
 
-/// Throws unless `shape` is [labels.count, C] and every label is in 0..<C.
-func checkLabels(_ labels: [Int], logitsShape shape: [Int], _ operation: String) throws {
+/// Throws unless `shape` is [labels.count, C] and every label is in 0..<C (or -1, when `allowingAbsent`).
+func checkLabels(_ labels: [Int], logitsShape shape: [Int], _ operation: String, allowingAbsent: Bool = false) throws {
     guard shape.count == 2, shape[0] == labels.count else {
         throw HeadError("\(operation): logits must be [N, C] with N = \(labels.count) labels, got \(shape)")
     }
-    if let bad = labels.firstIndex(where: { $0 < 0 || $0 >= shape[1] }) {
+    let lowest = allowingAbsent ? -1 : 0
+    if let bad = labels.firstIndex(where: { $0 < lowest || $0 >= shape[1] }) {
         throw HeadError("\(operation): sample \(bad) has label \(labels[bad]), expected a class in 0..<\(shape[1])")
     }
 }

@@ -14,6 +14,9 @@ public protocol Optimizer: AnyObject {
     func stateTensors() -> SafeTensors
     /// Restores `stateTensors()`: all or nothing; `source` names the file in errors.
     func loadState(_ file: SafeTensors, source: String) throws
+    /// The keys of `stateTensors()` that hold `parameter`'s state, each shaped like the parameter (a head
+    /// sharded across ranks gathers and splits them with its weight).
+    func stateKeys(of parameter: Parameter) -> [String]
     /// Whether evaluation needs other weights than the ones trained at (then `withEvaluationWeights` swaps
     /// them in, and batch-norm statistics measured at the training weights do not fit them).
     var evaluatesAtOtherWeights: Bool { get }
@@ -32,6 +35,8 @@ extension SGD: Optimizer {
     public func stateTensors() -> SafeTensors { momentumTensors(prefix: "") }
 
     public func loadState(_ file: SafeTensors, source: String) throws { try loadMomentum(from: file, prefix: "", source: source) }
+
+    public func stateKeys(of parameter: Parameter) -> [String] { [parameter.name] }
 
     public var evaluatesAtOtherWeights: Bool { false }
 

@@ -101,6 +101,8 @@ extension ScheduleFreeSGD: Optimizer {
         for index in groups.indices { groups[index].learningRate = learningRate }
     }
 
+    public func stateKeys(of parameter: Parameter) -> [String] { ["z." + parameter.name, "x." + parameter.name] }
+
     /// "z.<name>" and "x.<name>" for every parameter; the weight sums in the metadata (exact decimal).
     public func stateTensors() -> SafeTensors {
         var file = SafeTensors()

@@ -32,6 +32,11 @@ public struct Setting: @unchecked Sendable {
     fileprivate let same: (TrainingConfig, TrainingConfig) -> Bool
     fileprivate let copy: (inout TrainingConfig, TrainingConfig) -> Void
 
+    /// Whether two configs hold the same value of this setting.
+    func sameValue(_ a: TrainingConfig, _ b: TrainingConfig) -> Bool { same(a, b) }
+    /// The value in `config`, as help and errors print it.
+    func valueDescription(_ config: TrainingConfig) -> String { describe(config) }
+
     /// `--batch-size`.
     public var flag: String { "--" + key.replacingOccurrences(of: "_", with: "-") }
     /// An on/off flag: `--fp16` alone turns it on, `--no-fp16` (or `--fp16=false`) off.

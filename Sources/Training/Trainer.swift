@@ -1,6 +1,7 @@
 import Engine
 import FaceData
 import FaceEval
+import Collective
 import Foundation
 import MHLR
 import NN
@@ -35,6 +36,10 @@ public struct TrainingSummary: Codable, Sendable {
     /// Images trained on (the steps' batches): a measure of the work that does not depend on the machine.
     public var trainingImages: Int
     public var output: String
+    /// Ranks the run was trained on (nil in summaries from before ranks: one).
+    public var ranks: Int?
+    /// Seconds this rank spent averaging the backbone's gradients with the others (nil on one process).
+    public var gradientExchangeSeconds: Double?
 }
 
 /// arcface_torch's training loop (train_v2.py) with a HaarFace scheduler: each step runs the backbone, the
@@ -47,6 +52,8 @@ public final class Trainer {
         public var showProgress = true
         /// Also print training.log's lines on standard output.
         public var echoLog = true
+        /// The ranks this run spans (Open MPI's, under mpirun); one process by default.
+        public var communicator: any Communicator = SingleProcess()
         /// Fault injection for tests of the non-finite-loss path: this step's loss is taken as NaN.
         var injectedNonFiniteStep = Trainer.injectedNonFiniteStep
         public init() {}
@@ -55,18 +62,21 @@ public final class Trainer {
     public let config: TrainingConfig
     public let outputDirectory: URL
     private let options: Options
+    private let communicator: any Communicator
     private let data: TrainingData
     private let backbone: any UnaryLayer
     private let head: PartialFC
     private let optimizer: any Optimizer
-    private let update: GradientAccumulation
+    private var update: GradientAccumulation
     private let loader: Loader
     private let loaderOptions: LoaderOptions
-    private let log: ArcfaceLog
-    private let metrics: MetricsFile
+    /// training.log, metrics.csv, the event file and the progress line: rank 0's alone (nil on the others).
+    private let log: ArcfaceLog?
+    private let metrics: MetricsFile?
     private let tensorBoard: TensorBoardLog?
     private let checkpoints: CheckpointStore
     private let totalSteps: Int
+    /// Verification runs on rank 0 (empty on the others, as arcface_torch's callback).
     private let validation: [(name: String, images: [RGBImage], sameIdentity: [Bool])]
     private let progress: ProgressLine?
 
@@ -74,106 +84,214 @@ public final class Trainer {
 
     /// Sets up a run: resolves the data (generating the synthetic default if needed), builds the model, head,
     /// optimiser and scheduler, and, with `options.resume`, restores the newest checkpoint in the output folder.
-    public init(config: TrainingConfig, synthetic: SynthConfig, options: Options = Options()) throws {
-        var config = config
-        outputDirectory = URL(fileURLWithPath: config.output)
-        try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true)
-        checkpoints = CheckpointStore(directory: outputDirectory)
-        var restored: (state: TrainerState, folder: URL)?
-        if options.resume {
-            let (saved, folder) = try Self.savedState(in: outputDirectory)
-            config = try TrainingConfig.resumed(saved: saved.config, requested: config,
-                                                checkpoint: folder.appendingPathComponent("trainer.json").path)
-            restored = (saved, folder)
-            restored!.state.config = config
+    ///
+    /// Across ranks every rank does this, in phases that end with the ranks agreeing: a failure on any rank
+    /// (a file it cannot read) fails every rank with that rank's message (`AgreedFailure`), and the settings
+    /// must be the same on every rank. Rank 0 alone writes into the output folder.
+    public init(config requested: TrainingConfig, synthetic: SynthConfig, options: Options = Options()) throws {
+        let communicator = options.communicator
+        let isRoot = communicator.isRoot
+        let outputDirectory = URL(fileURLWithPath: requested.output)
+        let checkpoints = CheckpointStore(directory: outputDirectory)
+        let (config, restored) = try communicator.agreeing { () throws -> (TrainingConfig, (state: TrainerState, folder: URL)?) in
+            if isRoot { try FileManager.default.createDirectory(at: outputDirectory, withIntermediateDirectories: true) }
+            var config = requested
+            var restored: (state: TrainerState, folder: URL)?
+            if options.resume {
+                let (saved, folder) = try Self.savedState(in: outputDirectory)
+                config = try TrainingConfig.resumed(saved: saved.config, requested: config,
+                                                    checkpoint: folder.appendingPathComponent("trainer.json").path)
+                restored = (saved, folder)
+                restored!.state.config = config
+            }
+            try config.validate()
+            _ = try config.batchSize(worldSize: communicator.worldSize)
+            return (config, restored)
         }
-        try config.validate()
+        try Self.requireSameSettings(config, communicator)
+        self.outputDirectory = outputDirectory
+        self.checkpoints = checkpoints
+        self.communicator = communicator
         self.config = config
         self.options = options
 
+        // Rank 0 first: it may generate the synthetic default, which the others then read.
         var notes: [String] = []
-        data = try TrainingData.resolve(config, synthetic: synthetic, outputDirectory: outputDirectory) { notes.append($0) }
+        let resolve = { (notes: inout [String]) in
+            try TrainingData.resolve(config, synthetic: synthetic, outputDirectory: outputDirectory) { notes.append($0) }
+        }
+        let rootData = try communicator.agreeing { isRoot ? try resolve(&notes) : nil }
+        let parts = try communicator.agreeing {
+            try Self.build(config, data: rootData ?? (try resolve(&notes)), restored: restored?.state, options: options)
+        }
+        data = parts.data
+        backbone = parts.backbone
+        head = parts.head
+        optimizer = parts.optimizer
+        loader = parts.loader
+        loaderOptions = parts.loaderOptions
+        totalSteps = parts.totalSteps
+        validation = parts.validation
+        update = GradientAccumulation(backboneParameters: backbone.trainableParameters, optimizer: optimizer,
+                                      stepsPerUpdate: config.gradientAcc, communicator: communicator)
+
+        let initialState = TrainerState(
+            config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(parts.scheduler),
+            trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator, verifications: [],
+            highestAccuracy: [:], skippedNonFiniteSteps: 0, skippedBadImages: 0, logBytes: 0, metricsBytes: 0,
+            trainingSeconds: 0, verificationSeconds: 0, checkpointSeconds: 0, trainingImages: 0)
+        let backbone = backbone, head = head, optimizer = optimizer
+        state = try communicator.agreeing {
+            guard let (saved, folder) = restored else {
+                if !config.initFrom.isEmpty {
+                    try ModelCheckpoint.initialize(backbone, from: URL(fileURLWithPath: config.initFrom), network: config.network,
+                                                   embeddingSize: config.embeddingSize, imageSize: config.imageSize)
+                    notes.append("backbone initialised from \(config.initFrom)")
+                }
+                return initialState
+            }
+            try backbone.loadState(contentsOf: folder.appendingPathComponent("backbone.safetensors"))
+            try head.loadShard(contentsOf: folder.appendingPathComponent("head.safetensors"))
+            // After the weights: schedule-free SGD sets them to its training point from its state.
+            let optimizerURL = folder.appendingPathComponent("optimizer.safetensors")
+            try optimizer.loadState(head.shardingState(try SafeTensors.read(contentsOf: optimizerURL), of: optimizer),
+                                    source: optimizerURL.path)
+            var state = saved
+            state.continue(worldSize: communicator.worldSize, rank: communicator.rank, head: head,
+                           loaderPosition: parts.loader.state)
+            return state
+        }
+
+        var tensorBoardNotes: [String] = []
+        let state = state
+        let opened = try communicator.agreeing { () throws -> (ArcfaceLog, MetricsFile, TensorBoardLog?)? in
+            guard isRoot else { return nil }
+            let log = try ArcfaceLog(url: outputDirectory.appendingPathComponent("training.log"), frequent: config.frequent,
+                                     batchSize: parts.loaderOptions.batchSize * communicator.worldSize, totalSteps: parts.totalSteps,
+                                     startStep: state.globalStep, truncatingTo: restored == nil ? nil : state.logBytes,
+                                     echo: options.echoLog)
+            let metrics = try MetricsFile(url: outputDirectory.appendingPathComponent("metrics.csv"),
+                                          truncatingTo: restored == nil ? nil : state.metricsBytes)
+            let tensorBoard = config.tensorboard
+                ? try TensorBoardLog(outputDirectory: outputDirectory, continuing: restored == nil ? nil : state.tensorBoard) {
+                    tensorBoardNotes.append($0)
+                }
+                : nil
+            return (log, metrics, tensorBoard)
+        }
+        log = opened?.0
+        metrics = opened?.1
+        tensorBoard = opened?.2
+        progress = isRoot && options.showProgress && isatty(2) == 1 ? ProgressLine() : nil
+
+        if let restored {
+            log?.write("resumed from \(restored.folder.path) at step \(state.globalStep)"
+                       + (restored.state.worldSize != communicator.worldSize
+                          ? " (trained on \(restored.state.worldSize) ranks, continuing on \(communicator.worldSize))" : ""))
+            for note in tensorBoardNotes { log?.write(note) }
+        } else {
+            for note in notes { log?.write(note) }
+            let ranks = communicator.worldSize > 1
+                ? "; \(communicator.worldSize) ranks x \(loaderOptions.batchSize) images per step" : ""
+            log?.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all\(ranks)")
+            log?.write(String(format: "network %@ (%.2fM parameters) at %dx%d, embedding %d, margin %@, sample_rate %g, scheduler %@",
+                              config.network, Double(backbone.parameterCount) / 1e6, config.imageSize, config.imageSize,
+                              config.embeddingSize, "\(config.marginList)", config.sampleRate, parts.scheduler.kindName))
+        }
+    }
+
+    /// What `init` builds on each rank from the settings and the data (no collective calls).
+    private struct Parts {
+        var data: TrainingData
+        var backbone: any UnaryLayer
+        var head: PartialFC
+        var optimizer: any Optimizer
+        var loader: Loader
+        var loaderOptions: LoaderOptions
+        var scheduler: AnyScheduler
+        var totalSteps: Int
+        var validation: [(name: String, images: [RGBImage], sameIdentity: [Bool])]
+    }
+
+    private static func build(_ config: TrainingConfig, data: TrainingData, restored: TrainerState?,
+                              options: Options) throws -> Parts {
+        let communicator = options.communicator
         let codec = JPEGCodec()
-        validation = try data.validation.map { set in
+        typealias Pairs = (name: String, images: [RGBImage], sameIdentity: [Bool])
+        let validation: [Pairs] = !communicator.isRoot ? [] : try data.validation.map { set -> Pairs in
             let images = try set.images.isEmpty ? set.decodedImages : set.images.enumerated().map { index, bytes in
                 try codec.decode(bytes, source: "\(set.name) image \(index)")
             }
             return (set.name, images, set.sameIdentity)
         }
-
-        backbone = try Backbone.make(network: config.network, embeddingSize: config.embeddingSize,
-                                     imageSize: config.imageSize, seed: config.seed)
+        let backbone = try Backbone.make(network: config.network, embeddingSize: config.embeddingSize,
+                                         imageSize: config.imageSize, seed: config.seed)
         let margin = try CombinedMargin(scale: Float(config.scale), m1: Float(config.marginList[0]), m2: Float(config.marginList[1]),
-                                    m3: Float(config.marginList[2]),
-                                    interclassFilteringThreshold: Float(config.interclassFilteringThreshold),
-                                    derivative: config.exactMarginGradient ? .exact : .constantShift)
-        head = try PartialFC(margin: margin, embeddingSize: config.embeddingSize, classCount: data.source.classCount,
-                             sampleRate: config.sampleRate, seed: config.seed &+ 1)
-        optimizer = try Self.makeOptimizer(config, backbone: backbone, head: head)
-        update = GradientAccumulation(backboneParameters: backbone.trainableParameters, optimizer: optimizer,
-                                      stepsPerUpdate: config.gradientAcc)
-
-        loaderOptions = LoaderOptions(batchSize: config.batchSize, imageWidth: config.imageSize,
-                                          imageHeight: config.imageSize, seed: config.seed,
-                                          workerCount: config.numWorkers, skipBadImages: config.skipBadImages)
-        loader = try Loader(source: data.source, options: loaderOptions, resumeFrom: restored?.state.loader ?? LoaderState())
-        guard loader.batchesPerEpoch > 0 else {
-            throw TrainingError(description: "\(data.summary): fewer images than one batch of \(config.batchSize)")
+                                        m3: Float(config.marginList[2]),
+                                        interclassFilteringThreshold: Float(config.interclassFilteringThreshold),
+                                        derivative: config.exactMarginGradient ? .exact : .constantShift)
+        let classCount = data.source.classCount
+        guard classCount >= communicator.worldSize else {
+            throw TrainingError(description: "\(data.summary): \(classCount) classes cannot be shared among \(communicator.worldSize) ranks")
         }
-        totalSteps = loader.batchesPerEpoch * config.numEpoch
+        let head = try PartialFC(margin: margin, embeddingSize: config.embeddingSize, classCount: classCount,
+                                 sampleRate: config.sampleRate, seed: config.seed &+ 1,
+                                 shard: .of(classCount: classCount, rank: communicator.rank, worldSize: communicator.worldSize))
+        let optimizer = try makeOptimizer(config, backbone: backbone, head: head)
+
+        var loaderOptions = LoaderOptions(batchSize: try config.batchSize(worldSize: communicator.worldSize),
+                                          imageWidth: config.imageSize, imageHeight: config.imageSize, seed: config.seed,
+                                          workerCount: config.numWorkers, skipBadImages: config.skipBadImages)
+        loaderOptions.rank = communicator.rank
+        loaderOptions.worldSize = communicator.worldSize
+        let batchesPerEpoch = Loader.batchesPerEpoch(imageCount: data.source.count, batchSize: loaderOptions.batchSize,
+                                                     worldSize: communicator.worldSize)
+        guard batchesPerEpoch > 0 else {
+            let ranks = communicator.worldSize > 1 ? " on each of \(communicator.worldSize) ranks" : ""
+            throw TrainingError(description: "\(data.summary): fewer images than one batch of \(loaderOptions.batchSize)\(ranks)")
+        }
+        let position = try restored.map { try $0.loaderPosition(batchSize: loaderOptions.batchSize, worldSize: communicator.worldSize,
+                                                                 batchesPerEpoch: batchesPerEpoch) } ?? LoaderState()
+        let loader = try Loader(source: data.source, options: loaderOptions, resumeFrom: position)
+        // A run resumed on another number of ranks trains the rest of its epochs in batches of the new size.
+        let totalSteps = restored.map { saved in
+            saved.worldSize == communicator.worldSize && saved.globalBatchSize == loaderOptions.batchSize * communicator.worldSize
+                ? batchesPerEpoch * config.numEpoch
+                : saved.globalStep + (config.numEpoch - position.epoch) * batchesPerEpoch - position.batchInEpoch
+        } ?? batchesPerEpoch * config.numEpoch
 
         var spec = config.scheduler
-        if spec.kind == .poly && spec.warmupSteps == nil { spec.warmupSteps = config.warmupEpoch * loader.batchesPerEpoch }
+        if spec.kind == .poly && spec.warmupSteps == nil { spec.warmupSteps = config.warmupEpoch * batchesPerEpoch }
         let scheduler: AnyScheduler
         do {
-            scheduler = try spec.resolvingEpochs(stepsPerEpoch: loader.batchesPerEpoch)
+            scheduler = try spec.resolvingEpochs(stepsPerEpoch: batchesPerEpoch)
                 .makeScheduler(defaultTotalSteps: totalSteps, defaultBaseLR: config.lr)
         } catch {
             throw ConfigError(file: "config", message: "scheduler: \(error)")
         }
+        return Parts(data: data, backbone: backbone, head: head, optimizer: optimizer, loader: loader,
+                     loaderOptions: loaderOptions, scheduler: scheduler, totalSteps: totalSteps, validation: validation)
+    }
 
-        if let (saved, folder) = restored {
-            state = saved
-            try backbone.loadState(contentsOf: folder.appendingPathComponent("backbone.safetensors"))
-            try head.loadWeight(contentsOf: folder.appendingPathComponent("head.safetensors"))
-            head.generator = saved.headGenerator
-            // After the weights: schedule-free SGD sets them to its training point from its state.
-            let optimizerURL = folder.appendingPathComponent("optimizer.safetensors")
-            try optimizer.loadState(try SafeTensors.read(contentsOf: optimizerURL), source: optimizerURL.path)
-        } else {
-            if !config.initFrom.isEmpty {
-                try ModelCheckpoint.initialize(backbone, from: URL(fileURLWithPath: config.initFrom), network: config.network,
-                                               embeddingSize: config.embeddingSize, imageSize: config.imageSize)
-                notes.append("backbone initialised from \(config.initFrom)")
+    /// Throws on every rank unless every rank was given the same settings (rank 0's), naming the first that
+    /// differ on each rank.
+    static func requireSameSettings(_ config: TrainingConfig, _ communicator: any Communicator) throws {
+        guard communicator.worldSize > 1 else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let all = try communicator.allGatherBytes(Array(try encoder.encode(config)))
+        let decoded = try all.map { try JSONDecoder().decode(TrainingConfig.self, from: Data($0)) }
+        var problems: [String] = []
+        for (rank, other) in decoded.enumerated().dropFirst() {
+            // The output folder is only written by rank 0; the rest must agree.
+            if let setting = TrainingConfig.settings.first(where: { $0.key != "output" && !$0.sameValue(decoded[0], other) }) {
+                problems.append("rank \(rank) has \(setting.key) \(setting.valueDescription(other)), "
+                                + "rank 0 has \(setting.valueDescription(decoded[0]))")
             }
-            state = TrainerState(config: config, globalStep: 0, loader: LoaderState(), schedule: ScheduleRecorder(scheduler),
-                                 trace: ScheduleTrace(totalSteps: totalSteps), headGenerator: head.generator,
-                                 verifications: [], highestAccuracy: [:], skippedNonFiniteSteps: 0, skippedBadImages: 0,
-                                 logBytes: 0, metricsBytes: 0, trainingSeconds: 0, verificationSeconds: 0, checkpointSeconds: 0,
-                                 trainingImages: 0)
         }
-        log = try ArcfaceLog(url: outputDirectory.appendingPathComponent("training.log"), frequent: config.frequent,
-                             batchSize: config.batchSize, totalSteps: totalSteps, startStep: state.globalStep,
-                             truncatingTo: restored == nil ? nil : state.logBytes, echo: options.echoLog)
-        metrics = try MetricsFile(url: outputDirectory.appendingPathComponent("metrics.csv"),
-                                  truncatingTo: restored == nil ? nil : state.metricsBytes)
-        var tensorBoardNotes: [String] = []
-        tensorBoard = config.tensorboard
-            ? try TensorBoardLog(outputDirectory: outputDirectory, continuing: restored == nil ? nil : state.tensorBoard) {
-                tensorBoardNotes.append($0)
-            }
-            : nil
-        progress = options.showProgress && isatty(2) == 1 ? ProgressLine() : nil
-
-        if let restored {
-            log.write("resumed from \(restored.folder.path) at step \(state.globalStep)")
-            for note in tensorBoardNotes { log.write(note) }
-        } else {
-            for note in notes { log.write(note) }
-            log.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all")
-            log.write(String(format: "network %@ (%.2fM parameters) at %dx%d, embedding %d, margin %@, sample_rate %g, scheduler %@",
-                             config.network, Double(backbone.parameterCount) / 1e6, config.imageSize, config.imageSize,
-                             config.embeddingSize, "\(config.marginList)", config.sampleRate, scheduler.kindName))
+        guard problems.isEmpty else {
+            throw AgreedFailure("the ranks were started with different settings: " + problems.joined(separator: "; ")
+                                + " (every rank must get the same config file and flags)")
         }
     }
 
@@ -216,24 +334,36 @@ public final class Trainer {
             optimizer.setLearningRate(Float(learningRate))
 
             let engineStart = Self.now()
+            // Forward: this rank's images through the backbone.
             var images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
             if config.fp16 { images = try images.converted(to: .bfloat16) }
-            let labels = batch.labels.map(Int.init)
-            let loss = try head.loss(try backbone(images), labels: labels)
+            let embeddings = try backbone(images)
+            // Loss: the global batch's, the same on every rank (embeddings and labels all-gathered, each rank's
+            // head computing its classes' logits, the cross entropy reduced across the ranks).
+            let loss = try head.loss(embeddings, labels: batch.labels.map(Int.init), communicator: communicator)
             var lossValue = Double(try loss.item())
             if step == options.injectedNonFiniteStep { lossValue = .nan }
             if lossValue.isFinite {
-                try update.backward(loss, step: step)
+                // Backward: into this shard's centres, and (reduce-scattered) into this rank's embeddings.
+                try loss.backward()
+                if update.isUpdateStep(step) {
+                    try update.exchangeGradients()   // the backbone's gradients averaged over the ranks
+                    update.clip()
+                    update.apply()
+                }
             } else if config.skipNonfinite {
                 state.skippedNonFiniteSteps += 1
-                log.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
+                log?.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
             } else {
-                log.write("step \(step): the loss is \(lossValue); stopping")
+                log?.write("step \(step): the loss is \(lossValue); stopping")
                 progress?.finish()
                 let last = checkpoints.latest().map { "the last good checkpoint is \($0.path); continue with --resume" }
                     ?? "no checkpoint was written yet"
-                throw TrainingError(description: "step \(step) (epoch \(batch.epoch)): the loss is \(lossValue), not a number; "
-                    + "stopped before updating the weights, \(last), or pass --skip-nonfinite to skip such steps")
+                let message = "step \(step) (epoch \(batch.epoch)): the loss is \(lossValue), not a number; "
+                    + "stopped before updating the weights, \(last), or pass --skip-nonfinite to skip such steps"
+                // The loss is the global batch's, the same on every rank: each rank stops here.
+                if communicator.worldSize > 1 { throw AgreedFailure(message) }
+                throw TrainingError(description: message)
             }
             engineSeconds += Self.now() - engineStart
 
@@ -244,14 +374,15 @@ public final class Trainer {
             let nextLR = state.schedule.step(loss: lossValue)
             let isLast = step == totalSteps || state.schedule.scheduler.stopRequested
             state.trace.record(step: step, scheduler: state.schedule.scheduler, force: isLast)
-            log.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
+            log?.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
             let seconds = Self.now() - stepStart
             stepSeconds += seconds
             state.trainingSeconds += seconds
-            state.trainingImages += batch.labels.count
-            let speed = MetricsFile.recorded(imagesPerSecond: Double(batch.labels.count) / seconds)
-            imagesPerSecond.append(Double(batch.labels.count) / seconds)
-            try metrics.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
+            let stepImages = batch.labels.count * communicator.worldSize
+            state.trainingImages += stepImages
+            let speed = MetricsFile.recorded(imagesPerSecond: Double(stepImages) / seconds)
+            imagesPerSecond.append(Double(stepImages) / seconds)
+            try metrics?.append(step: step, epoch: batch.epoch, loss: lossValue, learningRate: learningRate,
                                imagesPerSecond: speed)
             try tensorBoard?.step(step, loss: lossValue, learningRate: learningRate, imagesPerSecond: speed,
                                   haarResponse: state.schedule.scheduler.haarResponse)
@@ -259,8 +390,8 @@ public final class Trainer {
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
-            if state.schedule.scheduler.stopRequested, let reason = stopReason { log.write(reason) }
-            if step % config.verbose == 0 || isLast {
+            if state.schedule.scheduler.stopRequested, let reason = stopReason { log?.write(reason) }
+            if communicator.isRoot && (step % config.verbose == 0 || isLast) {
                 let start = Self.now()
                 try verify(step: step)
                 state.verificationSeconds += Self.now() - start
@@ -274,13 +405,15 @@ public final class Trainer {
         }
         progress?.finish()
         _ = try tensorBoard?.flush()
-        if !lastLoss.isFinite {   // no step ran here (a resumed run that had already ended): the log has the last
+        if let metrics, !lastLoss.isFinite {   // no step ran here (a resumed run that had already ended): the log has the last
             _ = try metrics.flush()
             let rows = try MetricsRow.read(outputDirectory.appendingPathComponent("metrics.csv"))
             lastLoss = rows.last { $0.loss.isFinite }?.loss ?? 0
         }
-        try atEvaluationWeights {
-            try backbone.saveState(to: outputDirectory.appendingPathComponent("model.safetensors"), metadata: modelMetadata)
+        if communicator.isRoot {
+            try atEvaluationWeights {
+                try backbone.saveState(to: outputDirectory.appendingPathComponent("model.safetensors"), metadata: modelMetadata)
+            }
         }
 
         let summary = TrainingSummary(
@@ -291,7 +424,9 @@ public final class Trainer {
             skippedNonFiniteSteps: state.skippedNonFiniteSteps, skippedBadImages: state.skippedBadImages,
             verifications: state.verifications, trainingSeconds: state.trainingSeconds,
             verificationSeconds: state.verificationSeconds, checkpointSeconds: state.checkpointSeconds,
-            trainingImages: state.trainingImages, output: outputDirectory.path)
+            trainingImages: state.trainingImages, output: outputDirectory.path,
+            ranks: communicator.worldSize, gradientExchangeSeconds: communicator.worldSize > 1 ? update.exchangeSeconds : nil)
+        guard communicator.isRoot else { return summary }
         try writeReport(summary)
         try AtomicFile.write(try JSONEncoder.pretty.encode(summary), to: outputDirectory.appendingPathComponent(Self.summaryFile))
         return summary
@@ -369,8 +504,8 @@ public final class Trainer {
                                                    batchSize: embedder.batchSize)
             let highest = max(state.highestAccuracy[set.name] ?? 0, report.accuracyMean)
             state.highestAccuracy[set.name] = highest
-            for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { log.write(line) }
-            log.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
+            for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { log?.write(line) }
+            log?.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
             var record = VerificationRecord(step: step, target: set.name, accuracy: report.accuracyMean,
                                             standardDeviation: report.accuracyStandardDeviation, xNorm: report.xNorm)
             record.trainingSeconds = state.trainingSeconds
@@ -381,21 +516,39 @@ public final class Trainer {
         try tensorBoard?.verification(step, accuracies: accuracies)
     }
 
+    /// Writes a checkpoint of the whole model (collective: every rank calls it): the backbone once (rank 0's;
+    /// the ranks' backbones differ only in their batch-norm statistics), the head's shards and their optimiser
+    /// state gathered into class order, every rank's class-sampling stream; rank 0 writes the files.
     private func saveCheckpoint() throws {
+        let generators = try communicator.allGatherBytes(Array(try JSONEncoder().encode(head.generator)))
+            .map { try JSONDecoder().decode(HeadRandom.self, from: Data($0)) }
+        let (backboneFile, headWeights) = try atEvaluationWeights {
+            (communicator.isRoot ? backbone.stateTensors(metadata: modelMetadata).encoded() : [],
+             try communicator.gather(head.weight.values, root: 0))
+        }
+        var optimizerState = optimizer.stateTensors()
+        for key in optimizer.stateKeys(of: head.weight) {
+            // Present on every rank or on none (SGD's momentum appears at the first update).
+            guard let shard = optimizerState[key] else { continue }
+            let whole = try communicator.gather(shard.floats(), root: 0)
+            optimizerState[key] = whole.map { SafeTensor(float32: $0, shape: [head.classCount, head.embeddingSize]) }
+        }
+        guard communicator.isRoot, let headWeights else { return }
         state.headGenerator = head.generator
-        state.metricsBytes = try metrics.flush()
+        state.headGenerators = generators
+        state.ranks = communicator.worldSize
+        state.imagesPerStep = loaderOptions.batchSize * communicator.worldSize
+        state.metricsBytes = try metrics?.flush() ?? 0
         if let tensorBoard { state.tensorBoard = try tensorBoard.flush() }
-        state.logBytes = log.size
+        state.logBytes = log?.size ?? 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let (backboneFile, headFile) = try atEvaluationWeights {
-            (backbone.stateTensors(metadata: modelMetadata).encoded(),
-             SafeTensors(tensors: [head.weight.name: SafeTensor(float32: head.weight.values, shape: head.weight.shape)]).encoded())
-        }
+        let headFile = SafeTensors(tensors: [head.weight.name: SafeTensor(float32: headWeights,
+                                                                         shape: [head.classCount, head.embeddingSize])])
         try checkpoints.write([
             "backbone.safetensors": Data(backboneFile),
-            "head.safetensors": Data(headFile),
-            "optimizer.safetensors": Data(optimizer.stateTensors().encoded()),
+            "head.safetensors": Data(headFile.encoded()),
+            "optimizer.safetensors": Data(optimizerState.encoded()),
             "trainer.json": try encoder.encode(state),
         ])
     }
@@ -446,13 +599,29 @@ public final class Trainer {
 }
 
 extension PartialFC {
-    /// Loads the class centres saved by a checkpoint (key = the weight's name, shape checked).
-    func loadWeight(contentsOf url: URL) throws {
+    /// Loads this shard's rows of the class centres a checkpoint saved (the whole head, in class order;
+    /// key = the weight's name, shape checked).
+    func loadShard(contentsOf url: URL) throws {
         let file = try SafeTensors.read(contentsOf: url)
-        guard let tensor = file[weight.name], tensor.shape == weight.shape else {
-            throw TrainingError(description: "\(url.path): expected tensor '\(weight.name)' of shape \(weight.shape)")
+        guard let tensor = file[weight.name], tensor.shape == [classCount, embeddingSize] else {
+            throw TrainingError(description: "\(url.path): expected tensor '\(weight.name)' of shape \([classCount, embeddingSize])")
         }
-        weight.values = tensor.floats()
+        weight.values = shardRows(of: tensor.floats())
+    }
+
+    /// `optimizer`'s saved state with the whole head's tensors cut to this shard's rows.
+    func shardingState(_ file: SafeTensors, of optimizer: any Optimizer) -> SafeTensors {
+        var file = file
+        for key in optimizer.stateKeys(of: weight) {
+            guard let tensor = file[key], tensor.shape == [classCount, embeddingSize], shard.count != classCount else { continue }
+            file[key] = SafeTensor(float32: shardRows(of: tensor.floats()), shape: weight.shape)
+        }
+        return file
+    }
+
+    private func shardRows(of values: [Float]) -> [Float] {
+        shard.count == classCount ? values
+            : Array(values[(shard.offset * embeddingSize)..<(shard.classes.upperBound * embeddingSize)])
     }
 }
 

@@ -14,8 +14,13 @@ struct TrainerState: Codable {
     var loader: LoaderState
     var schedule: ScheduleRecorder<AnyScheduler>
     var trace: ScheduleTrace
-    /// Partial FC's class-sampling stream.
+    /// Partial FC's class-sampling stream (rank 0's).
     var headGenerator: HeadRandom
+    /// The ranks the run was trained on when the checkpoint was written, their images per step in all, and
+    /// every rank's class-sampling stream; nil in checkpoints of single-process runs from before ranks.
+    var ranks: Int?
+    var imagesPerStep: Int?
+    var headGenerators: [HeadRandom]?
     var verifications: [VerificationRecord]
     var highestAccuracy: [String: Double]
     var skippedNonFiniteSteps: Int
@@ -33,4 +38,31 @@ struct TrainerState: Codable {
     var checkpointSeconds: Double
     /// Images trained on so far.
     var trainingImages: Int
+}
+
+extension TrainerState {
+    var worldSize: Int { ranks ?? 1 }
+    var globalBatchSize: Int { imagesPerStep ?? config.batchSize }
+
+    /// Where the loader of a run on `worldSize` ranks of `batchSize` images each resumes: the saved position
+    /// when the step's images are as many as when it was saved; otherwise the first batch that starts at or
+    /// after the images of the saved epoch already trained on (at most one batch's images are trained twice or
+    /// skipped in that epoch).
+    func loaderPosition(batchSize: Int, worldSize: Int, batchesPerEpoch: Int) throws -> LoaderState {
+        let imagesPerStep = batchSize * worldSize
+        guard imagesPerStep != globalBatchSize else { return loader }
+        let batch = (loader.batchInEpoch * globalBatchSize + imagesPerStep - 1) / imagesPerStep
+        return batch < batchesPerEpoch ? LoaderState(epoch: loader.epoch, batchInEpoch: batch)
+                                       : LoaderState(epoch: loader.epoch + 1, batchInEpoch: 0)
+    }
+
+    /// Takes up a restored state on `rank` of `worldSize`: this rank's class-sampling stream when the run
+    /// continues on as many ranks, else the head's own fresh one (the classes each rank owns changed); the
+    /// loader at `loaderPosition`.
+    mutating func `continue`(worldSize: Int, rank: Int, head: PartialFC, loaderPosition: LoaderState) {
+        if worldSize == self.worldSize {
+            head.generator = headGenerators?[rank] ?? headGenerator
+        }
+        loader = loaderPosition
+    }
 }

@@ -16,7 +16,11 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     /// Partial FC: the fraction of classes in each step's logits (1 = all).
     public var sampleRate: Double = 1.0
     public var interclassFilteringThreshold: Double = 0
+    /// Images per step on each rank (arcface_torch's batch_size, per GPU).
     public var batchSize = 128
+    /// When positive, the images of one step over all ranks: each of W ranks takes global_batch_size / W,
+    /// and batch_size is not used. Keeps a run's steps the same on any number of ranks.
+    public var globalBatchSize = 0
     public var lr: Double = 0.1
     public var momentum: Double = 0.9
     public var weightDecay: Double = 5e-4
@@ -59,6 +63,16 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
 
     public init() {}
 
+    /// Images per step on each of `worldSize` ranks.
+    public func batchSize(worldSize: Int) throws -> Int {
+        guard globalBatchSize > 0 else { return batchSize }
+        guard globalBatchSize % worldSize == 0 else {
+            throw ConfigError(file: "config", message: "global_batch_size \(globalBatchSize) cannot be split evenly among "
+                              + "\(worldSize) ranks: run on a number of ranks that divides it")
+        }
+        return globalBatchSize / worldSize
+    }
+
     /// The optimisers `optimizer` may name.
     public static let optimizers = ["sgd", "schedulefree"]
 
@@ -76,7 +90,13 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
             value > 0 && value <= 1 ? nil : "must lie in (0, 1], found \(value)"
         },
         .make("interclass_filtering_threshold", \.interclassFilteringThreshold, "arcface_torch's inter-class filtering (0: off)."),
-        .make("batch_size", \.batchSize, "Images per step.") { value, _ in value > 0 ? nil : "must be positive" },
+        .make("batch_size", \.batchSize, "Images per step on each rank (arcface_torch's, per GPU).") { value, _ in
+            value > 0 ? nil : "must be positive"
+        },
+        .make("global_batch_size", \.globalBatchSize,
+              "Images per step over all ranks (0: batch_size on each); each of W ranks takes global_batch_size / W.") { value, _ in
+            value >= 0 ? nil : "must not be negative"
+        },
         .make("lr", \.lr, "Base learning rate.") { value, _ in value > 0 && value.isFinite ? nil : "must be a positive number" },
         .make("momentum", \.momentum, "SGD momentum.") { value, _ in value >= 0 && value < 1 ? nil : "must lie in [0, 1)" },
         .make("weight_decay", \.weightDecay, "SGD weight decay.") { value, _ in value >= 0 ? nil : "must not be negative" },

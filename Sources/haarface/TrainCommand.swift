@@ -1,4 +1,6 @@
 import ArgumentParser
+import Collective
+import CollectiveMPI
 import FaceData
 import Foundation
 import MHLR
@@ -63,11 +65,32 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        guard MPICommunicator.isLaunchedByMPI else { return try train(communicator: SingleProcess()) }
+        let communicator = try MPICommunicator()
+        do {
+            try train(communicator: communicator)
+            communicator.finalize()
+        } catch let failure as AgreedFailure {
+            // Every rank knows: rank 0 tells, then each stops by itself (MPI_Finalize waits for every rank, so
+            // mpirun ends the job only after the message is out).
+            if communicator.isRoot { FileHandle.standardError.write(Data("Error: \(failure)\n".utf8)) }
+            communicator.finalize()
+            throw ExitCode.failure
+        } catch {
+            // This rank alone failed: it says so and ends every rank rather than leave them waiting.
+            FileHandle.standardError.write(Data("haarface train: rank \(communicator.rank) of \(communicator.worldSize): \(error)\n".utf8))
+            communicator.abort(code: 1)
+        }
+    }
+
+    private func train(communicator: any Communicator) throws {
         var options = Trainer.Options()
         options.resume = resume
+        options.communicator = communicator
         let settings = try trainingConfig()
         let trainer = try Trainer(config: settings, synthetic: EmbeddedDefault.synthetic, options: options)
         let summary = try trainer.run()
+        guard communicator.isRoot else { return }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         FileHandle.standardOutput.write(try encoder.encode(summary) + Data("\n".utf8))

@@ -105,6 +105,44 @@ final class LoaderTests: XCTestCase {
         }
     }
 
+    /// Across ranks (DistributedSampler with drop_last): rank r of 2 takes the epoch order's positions r, r + 2,
+    /// ...; the ranks' batches together are the single-process batch of twice the size, image for image (each
+    /// image with the same flip), and every epoch drops the same tail.
+    func testRanksShareEachBatchOfTheEpochOrder() throws {
+        let source = try makeSource(count: 11)
+        var single = LoaderOptions(batchSize: 4, imageWidth: 8, imageHeight: 8, seed: 7, workerCount: 1)
+        let whole = try Loader(source: source, options: single)
+        single.batchSize = 2
+        let ranks = try (0..<2).map { rank -> Loader in
+            var options = single
+            options.rank = rank
+            options.worldSize = 2
+            return try Loader(source: source, options: options)
+        }
+        XCTAssertEqual(ranks[0].batchesPerEpoch, 2, "11 images: 2 global batches of 4, 3 dropped")
+        let imageFloats = 3 * 8 * 8
+        for _ in 0..<6 {
+            let expected = try whole.next()
+            let parts = try ranks.map { try $0.next() }
+            XCTAssertEqual(parts.map(\.epoch), [expected.epoch, expected.epoch])
+            for slot in 0..<4 {
+                let part = parts[slot % 2], within = slot / 2
+                XCTAssertEqual(part.indices[within], expected.indices[slot], "rank \(slot % 2) position \(within)")
+                XCTAssertEqual(Array(part.images[(within * imageFloats)..<((within + 1) * imageFloats)]),
+                               Array(expected.images[(slot * imageFloats)..<((slot + 1) * imageFloats)]), "the same flip")
+            }
+        }
+        var bad = single
+        bad.worldSize = 2
+        bad.rank = 2
+        XCTAssertThrowsError(try Loader(source: source, options: bad)) { XCTAssertTrue("\($0)".contains("rank 2 is not in a world of 2")) }
+        bad.rank = 1
+        bad.batchSize = 6
+        XCTAssertThrowsError(try Loader(source: source, options: bad)) {
+            XCTAssertTrue("\($0)".contains("11 images cannot fill one batch of 6 on each of 2 ranks"), "\($0)")
+        }
+    }
+
     /// Images of another size are resized (bilinear) to the model input.
     func testImagesAreResizedToTheInputSize() throws {
         let source = try makeSource(count: 2, width: 16, height: 12)

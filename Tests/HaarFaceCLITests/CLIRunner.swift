@@ -15,9 +15,9 @@ enum CLI {
     }
 
     static func run(_ arguments: [String], stdin: String? = nil, environment: [String: String] = [:],
-                    directory: URL? = nil) throws -> CLIRun {
+                    directory: URL? = nil, launcher: String? = nil) throws -> CLIRun {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = launcher.map(URL.init(fileURLWithPath:)) ?? binary
         if let directory { process.currentDirectoryURL = directory }
         process.arguments = arguments
         if !environment.isEmpty {
@@ -51,5 +51,27 @@ final class VersionTests: XCTestCase {
         let bad = try CLI.run(["--no-such-flag"])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssertTrue(bad.stderr.contains("no-such-flag"), bad.stderr)
+    }
+}
+
+/// Open MPI's launcher, as a user starts a run across ranks: `mpirun -np N <program> ...`. Under CI the tests
+/// run as root, which Open MPI refuses unless told; --oversubscribe lets more ranks than cores start.
+enum MPI {
+    static let launcher = "/usr/bin/mpirun"
+    static let options = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none"]
+
+    /// `mpirun -np ranks <bundle>/<program> arguments`.
+    static func run(ranks: Int, program: String = "haarface", _ arguments: [String],
+                    environment: [String: String] = [:]) throws -> CLIRun {
+        let binary = Bundle.main.bundleURL.appendingPathComponent(program).path
+        return try CLI.run(options + ["-np", "\(ranks)", binary] + arguments, environment: environment, launcher: launcher)
+    }
+
+    /// One rank per element of `ranks`, each with its own working folder and arguments (mpirun's MPMD form:
+    /// `mpirun -np 1 -wdir A prog args : -np 1 -wdir B prog args`).
+    static func run(ranks: [(directory: URL, arguments: [String])]) throws -> CLIRun {
+        let binary = CLI.binary.path
+        let contexts = ranks.map { ["-np", "1", "-wdir", $0.directory.path, binary] + $0.arguments }
+        return try CLI.run(options + Array(contexts.joined(separator: [":"])), launcher: launcher)
     }
 }

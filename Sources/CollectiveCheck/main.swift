@@ -1,0 +1,141 @@
+// Checks the computations that span ranks against one process, under Open MPI (the tests start it with
+// `mpirun -np 2 collective-check <check>`); rank 0 prints one JSON object of the measured differences.
+//   head [sample_rate]   the sharded Partial FC head: its loss and its gradients with respect to each rank's
+//                        embeddings and to each shard's centres, against the single-process head on the
+//                        gathered batch with the union of the shards' classes (float32 rounding apart)
+//   gradients            the averaged backbone gradients against the mean of the ranks' own gradients
+//   head-bench CLASSES SAMPLE_RATE GLOBAL_BATCH STEPS
+//                        a benchmark, not a check: the head alone (loss, backward, SGD with momentum and weight
+//                        decay on this rank's centres) at a class count such as WebFace12M's 617,970, embedding
+//                        512; prints the median seconds per step and each rank's peak resident memory
+import Collective
+import CollectiveMPI
+import Engine
+import Foundation
+import NN
+import Randomness
+
+let communicator = try MPICommunicator()
+let arguments = CommandLine.arguments.dropFirst()
+var report: [String: Double] = ["ranks": Double(communicator.worldSize)]
+
+func randomTensor(_ shape: [Int], seed: UInt64, requiresGrad: Bool = false) -> Tensor {
+    var generator = SplitMix64(seed: seed)
+    let values = generator.normal(shape.reduce(1, *), std: 1)
+    return Tensor(shape: shape, values: values, requiresGrad: requiresGrad)
+}
+
+func maxDifference(_ a: [Float], _ b: [Float]) -> Double {
+    precondition(a.count == b.count, "\(a.count) values against \(b.count)")
+    return Double(zip(a, b).map { abs($0 - $1) }.max() ?? 0)
+}
+
+switch arguments.first {
+case "head":
+    let sampleRate = arguments.dropFirst().first.flatMap(Double.init) ?? 1
+    // 23 classes: shards of unequal size; embedding 7: the centres' normal pairs straddle shard borders.
+    let classCount = 23, embeddingSize = 7, batch = 6, seed: UInt64 = 11
+    let margin = try CombinedMargin.arcFace(scale: 16, margin: 0.5)
+    let shard = ClassShard.of(classCount: classCount, rank: communicator.rank, worldSize: communicator.worldSize)
+    let head = try PartialFC(margin: margin, embeddingSize: embeddingSize, classCount: classCount, sampleRate: sampleRate,
+                             seed: seed, shard: shard)
+    let initialCentres = head.weight.values
+    let embeddings = randomTensor([batch, embeddingSize], seed: 100 + UInt64(communicator.rank), requiresGrad: true)
+    var labelStream = SplitMix64(seed: 200 + UInt64(communicator.rank))
+    let labels = (0..<batch).map { _ in labelStream.uniform(below: classCount) }
+    let loss = try head.loss(embeddings, labels: labels, communicator: communicator)
+    try loss.backward()
+    let embeddingGradients = try communicator.allGather(try embeddings.grad!.values())
+    let centreGradients = try communicator.gather(try head.weight.grad?.values() ?? [], root: 0)
+    let centres = try communicator.gather(initialCentres, root: 0)
+    let usedClasses = (head.lastSubset?.classes ?? Array(0..<shard.count)).map { Float($0 + shard.offset) }
+    let subsets = try communicator.gather(usedClasses, root: 0)
+    let losses = try communicator.gather([try loss.item()], root: 0)
+    let allEmbeddings = try communicator.allGather(try embeddings.values())
+    let allLabels = try communicator.allGather(labels)
+    if communicator.isRoot {
+        let whole = try PartialFC(margin: margin, embeddingSize: embeddingSize, classCount: classCount, seed: seed)
+        report["initial_centres_difference"] = maxDifference(whole.weight.values, centres!)
+        let gathered = Tensor(shape: [allLabels.count, embeddingSize], values: allEmbeddings, requiresGrad: true)
+        let classes = subsets!.map { Int($0) }
+        let subset = sampleRate < 1 ? try ClassSubset(classes: classes, batchLabels: allLabels) : nil
+        let reference = try whole.loss(gathered, labels: allLabels, subset: subset)
+        try reference.backward()
+        report["loss"] = Double(try reference.item())
+        report["loss_difference"] = losses!.map { abs(Double($0) - Double(try! reference.item())) }.max()!
+        // Each rank's embedding gradient is the world size times its rows' (see allGatherRows).
+        let scale = Float(communicator.worldSize)
+        report["embedding_gradient_difference"] = maxDifference(try gathered.grad!.values().map { $0 * scale }, embeddingGradients)
+        report["embedding_gradient_largest"] = Double(embeddingGradients.map(abs).max()!)
+        report["centre_gradient_difference"] = maxDifference(try whole.weight.grad!.values(), centreGradients!)
+        report["centre_gradient_largest"] = Double(centreGradients!.map(abs).max()!)
+        report["classes_used"] = Double(classes.count)
+    }
+case "gradients":
+    // The same backbone on every rank (one seed), each rank's own images.
+    let backbone = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,
+                               initialization: .random(seed: 3))
+    let images = randomTensor([2, 3, 16, 16], seed: 300 + UInt64(communicator.rank))
+    try backbone(images).square().sum().backward()
+    let parameters = backbone.trainableParameters
+    let own = parameters.flatMap { try! $0.grad!.values() }
+    let everyRanks = try communicator.allGather(own)
+    try averageGradients(of: parameters, over: communicator, bucketFloats: 100_000)   // several buckets
+    let averaged = parameters.flatMap { try! $0.grad!.values() }
+    let count = own.count, world = communicator.worldSize
+    let mean = (0..<count).map { index in
+        (0..<world).reduce(Float(0)) { $0 + everyRanks[$1 * count + index] } / Float(world)
+    }
+    let difference = try communicator.allReduce([Float(maxDifference(averaged, mean))], .max)[0]
+    let ownDifference = try communicator.allReduce([Float(maxDifference(averaged, own))], .max)[0]
+    report["averaged_difference"] = Double(difference)
+    report["averaged_vs_own_difference"] = Double(ownDifference)
+    report["parameters"] = Double(count)
+case "head-bench":
+    let values = arguments.dropFirst().map { Double($0) ?? .nan }
+    guard values.count == 4, values.allSatisfy(\.isFinite), Int(values[2]) % communicator.worldSize == 0 else {
+        FileHandle.standardError.write(Data("head-bench CLASSES SAMPLE_RATE GLOBAL_BATCH STEPS (the batch a multiple of the ranks)\n".utf8))
+        communicator.abort(code: 2)
+    }
+    let classCount = Int(values[0]), sampleRate = values[1], batch = Int(values[2]) / communicator.worldSize
+    let steps = Int(values[3]), embeddingSize = 512
+    let shard = ClassShard.of(classCount: classCount, rank: communicator.rank, worldSize: communicator.worldSize)
+    let setupStart = Date()
+    let head = try PartialFC(margin: .arcFace(), embeddingSize: embeddingSize, classCount: classCount, sampleRate: sampleRate,
+                             seed: 1, shard: shard)
+    let sgd = try SGD(groups: [.init(parameters: [head.weight], learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4)])
+    let setupSeconds = Date().timeIntervalSince(setupStart)
+    var labelStream = SplitMix64(seed: 7 + UInt64(communicator.rank))
+    var times: [Double] = []
+    for step in 0..<steps {
+        let embeddings = randomTensor([batch, embeddingSize], seed: UInt64(1000 * step + communicator.rank), requiresGrad: true)
+        let labels = (0..<batch).map { _ in labelStream.uniform(below: classCount) }
+        let start = Date()
+        let loss = try head.loss(embeddings, labels: labels, communicator: communicator)
+        try loss.backward()
+        sgd.step()
+        sgd.zeroGrad()
+        times.append(Date().timeIntervalSince(start))
+    }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    let peaks = try communicator.allGather([Float(usage.ru_maxrss) / 1_048_576])   // GiB (ru_maxrss is KiB)
+    let slowest = try communicator.allReduce(times, .max)
+    let sorted = slowest.dropFirst().sorted()   // the first step warms the caches up
+    report["classes"] = Double(classCount)
+    report["classes_per_rank"] = Double(shard.count)
+    report["sample_rate"] = sampleRate
+    report["global_batch"] = Double(batch * communicator.worldSize)
+    report["setup_seconds"] = setupSeconds
+    report["median_step_seconds"] = sorted.isEmpty ? slowest[0] : sorted[sorted.count / 2]
+    for (rank, peak) in peaks.enumerated() { report["peak_rss_gib_rank\(rank)"] = Double(peak) }
+default:
+    FileHandle.standardError.write(Data("usage: collective-check head [sample_rate] | gradients | head-bench ...\n".utf8))
+    communicator.abort(code: 2)
+}
+if communicator.isRoot {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: try encoder.encode(report), as: UTF8.self))
+}
+communicator.finalize()
