@@ -4,6 +4,10 @@
 //                        embeddings and to each shard's centres, against the single-process head on the
 //                        gathered batch with the union of the shards' classes (float32 rounding apart)
 //   gradients            the averaged backbone gradients against the mean of the ranks' own gradients
+//   step                 two whole training steps of the trainer's stages (forward, the head's loss across
+//                        ranks, backward, gradient averaging, clipping, SGD on both groups) with batch norm on its
+//                        running statistics, where they are one computation with one process on the gathered
+//                        batch: the weights after them against that process's
 //   head-bench CLASSES SAMPLE_RATE GLOBAL_BATCH STEPS
 //                        a benchmark, not a check: the head alone (loss, backward, SGD with momentum and weight
 //                        decay on this rank's centres) at a class count such as WebFace12M's 617,970, embedding
@@ -91,6 +95,46 @@ case "gradients":
     report["averaged_difference"] = Double(difference)
     report["averaged_vs_own_difference"] = Double(ownDifference)
     report["parameters"] = Double(count)
+case "step":
+    func train(_ communicator: any Communicator, images: [Float], labels: [Int]) throws -> (backbone: [Float], head: [Float]) {
+        let backbone = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,
+                                   initialization: .random(seed: 3))
+        backbone.eval()   // per-sample batch norm: what the ranks compute together is what one process computes
+        let shard = ClassShard.of(classCount: 23, rank: communicator.rank, worldSize: communicator.worldSize)
+        let head = try PartialFC(margin: .arcFace(scale: 16), embeddingSize: 8, classCount: 23, seed: 5, shard: shard)
+        let sgd = try SGD(groups: [backbone.trainableParameters, [head.weight]].map {
+            .init(parameters: $0, learningRate: 0.1, momentum: 0.9, weightDecay: 5e-4)
+        })
+        for _ in 0..<2 {
+            let loss = try head.loss(try backbone(Tensor(shape: [labels.count, 3, 16, 16], values: images)), labels: labels,
+                                     communicator: communicator)
+            try loss.backward()
+            try averageGradients(of: backbone.trainableParameters, over: communicator)
+            clipGradNorm(backbone.trainableParameters, maxNorm: 5)
+            sgd.step()
+            sgd.zeroGrad()
+        }
+        return (backbone.trainableParameters.flatMap(\.values), try communicator.gather(head.weight.values, root: 0) ?? [])
+    }
+    var stream = SplitMix64(seed: 500 + UInt64(communicator.rank))
+    let images = stream.normal(4 * 3 * 16 * 16, std: 1)
+    let labels = (0..<4).map { _ in stream.uniform(below: 23) }
+    let ranks = try train(communicator, images: images, labels: labels)
+    let allImages = try communicator.allGather(images), allLabels = try communicator.allGather(labels)
+    let backbones = try communicator.allGather(ranks.backbone)
+    if communicator.isRoot {
+        let single = try train(SingleProcess(), images: allImages, labels: allLabels)
+        let count = single.backbone.count
+        report["backbone_difference"] = (0..<communicator.worldSize).map {
+            maxDifference(Array(backbones[($0 * count)..<(($0 + 1) * count)]), single.backbone)
+        }.max()!
+        report["head_difference"] = maxDifference(ranks.head, single.head)
+        let initial = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,
+                                  initialization: .random(seed: 3)).trainableParameters.flatMap(\.values)
+        report["backbone_change"] = maxDifference(initial, single.backbone)
+        let initialHead = try PartialFC(margin: .arcFace(scale: 16), embeddingSize: 8, classCount: 23, seed: 5).weight.values
+        report["head_change"] = maxDifference(initialHead, single.head)
+    }
 case "head-bench":
     let values = arguments.dropFirst().map { Double($0) ?? .nan }
     guard values.count == 4, values.allSatisfy(\.isFinite), Int(values[2]) % communicator.worldSize == 0 else {

@@ -57,6 +57,16 @@ final class DistributedTrainingTests: XCTestCase {
         XCTAssertGreaterThan(report["averaged_vs_own_difference"] ?? 0, 0, "the ranks' own gradients differ")
     }
 
+    /// Two whole steps of the trainer's stages on 2 ranks (batch norm on running statistics, so that the ranks
+    /// together compute what one process does on the gathered batch) end at that process's weights, to
+    /// float32 rounding: what remains between a 1-rank and a 2-rank run is per-rank batch norm alone.
+    func testTwoRankStepsEqualOneProcessStepsWithoutBatchStatistics() throws {
+        let report = try check(["step"])
+        XCTAssertGreaterThan(report["backbone_change"] ?? 0, 0.01, "the steps move the weights")
+        XCTAssertLessThan(report["backbone_difference"] ?? .infinity, 1e-5 * (report["backbone_change"] ?? 0))
+        XCTAssertLessThan(report["head_difference"] ?? .infinity, 1e-5 * (report["head_change"] ?? 0))
+    }
+
     /// Two ranks train, verify and checkpoint (rank 0 writing); stopped at step 8 after the checkpoint at 6
     /// and resumed on 2 ranks, the run ends with an uninterrupted 2-rank run's weights, byte for byte, and
     /// its per-step losses; resumed on 1 rank, it finishes the 20 steps and says it changed ranks.
@@ -99,9 +109,13 @@ final class DistributedTrainingTests: XCTestCase {
     }
 
     /// The embedded default (`make run`'s run: 310 steps of 64 images) on 2 ranks x 32 images, one thread
-    /// each, reaches the held-out accuracy of the one-process run at the same global batch within 2 points
-    /// (the runs differ in their batch-norm statistics, per rank, and so in every step after the first).
-    func testEmbeddedDefaultOnTwoRanksMatchesOneRank() throws {
+    /// each, learns as the one-process run at the same global batch does. Batch norm is per rank (as in
+    /// arcface_torch), so from the first step on the two runs follow different trajectories, as two seeds do:
+    /// measured on seed 1 (2026-12-02) 77.3% on one rank and 73.2% on two, 4.1 points apart, where this
+    /// arm's accuracy over seeds spreads +-3.4 points (docs/mhlr-study.md). The bound here is twice that
+    /// spread (6.8 points): it catches a broken exchange (which does not learn, or learns far worse), not
+    /// the 2-point target, which one seed per side cannot show (see the closing note of #13).
+    func testEmbeddedDefaultOnTwoRanksLearnsAsOneRankDoes() throws {
         var accuracies: [Double] = []
         for ranks in [1, 2] {
             let output = workDirectory.appendingPathComponent("default-\(ranks)")
@@ -116,7 +130,7 @@ final class DistributedTrainingTests: XCTestCase {
             accuracies.append(try XCTUnwrap(verifications.last?["accuracy"] as? Double))
         }
         XCTAssertGreaterThan(accuracies[0], 0.6, "the one-process run learns: \(accuracies)")
-        XCTAssertLessThanOrEqual(abs(accuracies[1] - accuracies[0]), 0.02, "held-out accuracy, 1 rank vs 2: \(accuracies)")
+        XCTAssertLessThanOrEqual(abs(accuracies[1] - accuracies[0]), 2 * 0.034, "held-out accuracy, 1 rank vs 2: \(accuracies)")
     }
 
     /// A rank killed mid-run ends the whole run (mpirun stops the other rank) instead of leaving it waiting.
