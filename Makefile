@@ -13,7 +13,7 @@ REFERENCE_PACKAGES := $(TEST_PACKAGES) python3-torchvision python3-sklearn pytho
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run compare replay-example test test-deps interop-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz
+.PHONY: run compare replay-example test test-deps interop-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz drills
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -89,6 +89,12 @@ fuzz-smoke: deps
 
 fuzz: deps
 	Fuzz/run.sh long $(FUZZ_SECONDS)
+
+# Reliability drills (scripts/drills/drills.py) on the release binary: killed with SIGKILL 20 times and resumed,
+# out of disk space (injected, and a real tmpfs as root), handed damaged checkpoints, fed NaNs; each drill says
+# what it tried and what held. Minutes on 2 cores; DRILLS_QUICK=1 runs the quick versions `make test` runs.
+drills: release test-deps
+	/usr/bin/python3 scripts/drills/drills.py $(if $(filter 1,$(DRILLS_QUICK)),--quick)
 
 # Regenerates every committed test fixture from its reference script (needs PyTorch, NumPy).
 fixtures: reference-deps

@@ -50,7 +50,7 @@ public final class ArcfaceLog {
     public var size: UInt64 { (try? handle.offset()) ?? 0 }
 
     /// Records the loss of `globalStep` (1-based) and writes a line when one is due.
-    public func step(_ globalStep: Int, loss: Double, learningRate: Double, epoch: Int) {
+    public func step(_ globalStep: Int, loss: Double, learningRate: Double, epoch: Int) throws {
         lossSum += loss
         lossCount += 1
         guard globalStep > 0, globalStep % frequent == 0 else { return }
@@ -66,17 +66,21 @@ public final class ArcfaceLog {
         let hoursLeft = secondsPerStep * Double(totalSteps - globalStep - 1) / 3600
         let message = String(format: "Speed %.2f samples/sec   Loss %.4f   LearningRate %.6f   Epoch: %d   Global Step: %d   Required: %1.f hours",
                              speed, lossSum / Double(lossCount), learningRate, epoch, globalStep, hoursLeft)
-        write(message)
+        try write(message)
         lossSum = 0
         lossCount = 0
         lastLineTime = now
     }
 
-    /// Any other line (configuration, events), with the same prefix.
-    public func write(_ message: String) {
-        let line = "Training: \(Self.asctime())-\(message)\n"
-        handle.write(Data(line.utf8))
-        if echo { FileHandle.standardOutput.write(Data(line.utf8)) }
+    /// Any other line (configuration, events), with the same prefix. A line that cannot be written whole (a
+    /// full disk) is cut off again, so that the log still ends with a whole line for replay, and stops the run.
+    public func write(_ message: String) throws {
+        let line = Data("Training: \(Self.asctime())-\(message)\n".utf8)
+        do { try AtomicFile.appendWhole(line, to: handle.fileDescriptor, url: url) } catch let error as CheckpointError {
+            throw TrainingError(description: "\(url.path): cannot write a line of the training log: \(error.reason); the log "
+                                + "ends with its last whole line; continue with --resume once that is fixed (a full disk: free some space)")
+        }
+        if echo { FileHandle.standardOutput.write(line) }
     }
 
     private static func now() -> Double {

@@ -4,6 +4,7 @@ import Foundation
 /// ran with). `haarface replay` reads it as a CSV log.
 final class MetricsFile {
     static let header = "step,epoch,loss,lr,images_per_second\n"
+    let url: URL
     private let handle: FileHandle
     private var pending = ""
 
@@ -21,6 +22,7 @@ final class MetricsFile {
         if let size { try handle.truncate(atOffset: size) }
         try handle.seekToEnd()
         self.handle = handle
+        self.url = url
     }
 
     // The trainer flushes at every checkpoint and at the end; this only covers a run stopped by an error.
@@ -38,11 +40,16 @@ final class MetricsFile {
         Double(String(format: "%.2f", imagesPerSecond)) ?? imagesPerSecond
     }
 
-    /// Writes buffered rows; returns the file's size afterwards.
+    /// Writes buffered rows; returns the file's size afterwards. Rows that cannot be written whole (a full disk)
+    /// are cut off again, so that the file still ends with a whole row, and stay buffered.
     @discardableResult
     func flush() throws -> UInt64 {
         if !pending.isEmpty {
-            try handle.write(contentsOf: Data(pending.utf8))
+            do { try AtomicFile.appendWhole(Data(pending.utf8), to: handle.fileDescriptor, url: url) } catch let error as CheckpointError {
+                let rows = pending.utf8.reduce(0) { $1 == UInt8(ascii: "\n") ? $0 + 1 : $0 }
+                throw TrainingError(description: "\(url.path): cannot write \(rows) rows of metrics: \(error.reason); the file "
+                                    + "ends with its last whole row; continue with --resume once that is fixed (a full disk: free some space)")
+            }
             pending = ""
         }
         try handle.synchronize()

@@ -54,8 +54,8 @@ public final class Trainer {
         public var echoLog = true
         /// The ranks this run spans (Open MPI's, under mpirun); one process by default.
         public var communicator: any Communicator = SingleProcess()
-        /// Fault injection for tests of the non-finite-loss path: this step's loss is taken as NaN.
-        var injectedNonFiniteStep = Trainer.injectedNonFiniteStep
+        /// Fault injection for tests of the non-finite-loss path: this step's batch gets a NaN pixel.
+        var injectedNonFiniteStep = FaultInjection.nonFiniteStep
         public init() {}
     }
 
@@ -185,16 +185,17 @@ public final class Trainer {
         progress = isRoot && options.showProgress && isatty(2) == 1 ? ProgressLine() : nil
 
         if let restored {
-            log?.write("resumed from \(restored.folder.path) at step \(state.globalStep)"
-                       + (restored.state.worldSize != communicator.worldSize
-                          ? " (trained on \(restored.state.worldSize) ranks, continuing on \(communicator.worldSize))" : ""))
-            for note in tensorBoardNotes { log?.write(note) }
+            try log?.write("resumed from \(restored.folder.path) at step \(state.globalStep)"
+                           + (restored.state.worldSize != communicator.worldSize
+                              ? " (trained on \(restored.state.worldSize) ranks, continuing on \(communicator.worldSize))" : ""))
+            if let note = Self.resumeNote(restored.folder) { try log?.write(note) }
+            for note in tensorBoardNotes { try log?.write(note) }
         } else {
-            for note in notes { log?.write(note) }
+            for note in notes { try log?.write(note) }
             let ranks = communicator.worldSize > 1
                 ? "; \(communicator.worldSize) ranks x \(loaderOptions.batchSize) images per step" : ""
-            log?.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all\(ranks)")
-            log?.write(String(format: "network %@ (%.2fM parameters) at %dx%d, embedding %d, margin %@, sample_rate %g, scheduler %@",
+            try log?.write("data: \(data.summary); \(loader.batchesPerEpoch) steps per epoch, \(totalSteps) steps in all\(ranks)")
+            try log?.write(String(format: "network %@ (%.2fM parameters) at %dx%d, embedding %d, margin %@, sample_rate %g, scheduler %@",
                               config.network, Double(backbone.parameterCount) / 1e6, config.imageSize, config.imageSize,
                               config.embeddingSize, "\(config.marginList)", config.sampleRate, parts.scheduler.kindName))
         }
@@ -300,18 +301,6 @@ public final class Trainer {
         try savedState(in: output).state.config
     }
 
-    static func savedState(in output: URL) throws -> (state: TrainerState, folder: URL) {
-        guard let folder = CheckpointStore(directory: output).latest() else {
-            throw TrainingError(description: "\(output.path): --resume found no checkpoint to resume from")
-        }
-        let stateURL = folder.appendingPathComponent("trainer.json")
-        do {
-            return (try JSONDecoder().decode(TrainerState.self, from: Data(contentsOf: stateURL)), folder)
-        } catch {
-            throw TrainingError(description: "\(stateURL.path): not a readable trainer state (\(error))")
-        }
-    }
-
     /// Whether a periodic checkpoint follows `step`: checkpoints hold no half-accumulated gradients, so
     /// with `gradient_acc` > 1 the checkpoint due at a multiple of `every` is written at the first weight
     /// update at or after it, which keeps `--resume` exact.
@@ -335,14 +324,15 @@ public final class Trainer {
 
             let engineStart = Self.now()
             // Forward: this rank's images through the backbone.
-            var images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize], values: batch.images)
+            var images = Tensor(shape: [batch.labels.count, 3, config.imageSize, config.imageSize],
+                                values: FaultInjection.pixels(batch.images, step: step, nonFiniteStep: options.injectedNonFiniteStep))
             if config.fp16 { images = try images.converted(to: .bfloat16) }
+            let statistics = config.skipNonfinite ? RunningStatistics(of: backbone) : nil
             let embeddings = try backbone(images)
             // Loss: the global batch's, the same on every rank (embeddings and labels all-gathered, each rank's
             // head computing its classes' logits, the cross entropy reduced across the ranks).
             let loss = try head.loss(embeddings, labels: batch.labels.map(Int.init), communicator: communicator)
-            var lossValue = Double(try loss.item())
-            if step == options.injectedNonFiniteStep { lossValue = .nan }
+            let lossValue = Double(try loss.item())
             if lossValue.isFinite {
                 // Backward: into this shard's centres, and (reduce-scattered) into this rank's embeddings.
                 try loss.backward()
@@ -353,9 +343,10 @@ public final class Trainer {
                 }
             } else if config.skipNonfinite {
                 state.skippedNonFiniteSteps += 1
-                log?.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
+                statistics?.restore()
+                try log?.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
             } else {
-                log?.write("step \(step): the loss is \(lossValue); stopping")
+                try log?.write("step \(step): the loss is \(lossValue); stopping")
                 progress?.finish()
                 let last = checkpoints.latest().map { "the last good checkpoint is \($0.path); continue with --resume" }
                     ?? "no checkpoint was written yet"
@@ -374,7 +365,7 @@ public final class Trainer {
             let nextLR = state.schedule.step(loss: lossValue)
             let isLast = step == totalSteps || state.schedule.scheduler.stopRequested
             state.trace.record(step: step, scheduler: state.schedule.scheduler, force: isLast)
-            log?.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
+            try log?.step(step, loss: lossValue, learningRate: nextLR, epoch: batch.epoch)
             let seconds = Self.now() - stepStart
             stepSeconds += seconds
             state.trainingSeconds += seconds
@@ -390,7 +381,7 @@ public final class Trainer {
             progress?.update(step: step, total: totalSteps, epoch: batch.epoch, epochs: config.numEpoch, loss: lossValue,
                              learningRate: nextLR, imagesPerSecond: imagesPerSecond.suffix(20).median)
 
-            if state.schedule.scheduler.stopRequested, let reason = stopReason { log?.write(reason) }
+            if state.schedule.scheduler.stopRequested, let reason = stopReason { try log?.write(reason) }
             if communicator.isRoot && (step % config.verbose == 0 || isLast) {
                 let start = Self.now()
                 try verify(step: step)
@@ -504,8 +495,8 @@ public final class Trainer {
                                                    batchSize: embedder.batchSize)
             let highest = max(state.highestAccuracy[set.name] ?? 0, report.accuracyMean)
             state.highestAccuracy[set.name] = highest
-            for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { log?.write(line) }
-            log?.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
+            for line in InsightFaceLog.lines(set: set.name, step: step, report: report) { try log?.write(line) }
+            try log?.write(InsightFaceLog.accuracyHighest(set: set.name, step: step, highest))
             var record = VerificationRecord(step: step, target: set.name, accuracy: report.accuracyMean,
                                             standardDeviation: report.accuracyStandardDeviation, xNorm: report.xNorm)
             record.trainingSeconds = state.trainingSeconds
@@ -585,11 +576,6 @@ public final class Trainer {
         }
         try report.write(to: outputDirectory)
     }
-
-    /// Fault injection for tests of the non-finite-loss path: HAARFACE_FAULT_NONFINITE_STEP=N makes step N's
-    /// loss NaN (a real run cannot be steered to a NaN loss reliably: the margin head's loss is bounded); it is
-    /// the default of `Options.injectedNonFiniteStep`, which in-process tests set.
-    static let injectedNonFiniteStep = ProcessInfo.processInfo.environment["HAARFACE_FAULT_NONFINITE_STEP"].flatMap(Int.init)
 
     static func now() -> Double {
         var time = timespec()

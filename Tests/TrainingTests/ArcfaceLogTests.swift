@@ -12,9 +12,9 @@ final class ArcfaceLogTests: XCTestCase {
         do {
             let log = try ArcfaceLog(url: url, frequent: 10, batchSize: 8, totalSteps: 100, echo: false)
             for step in 1...35 {
-                log.step(step, loss: Double(step), learningRate: 0.1, epoch: 0)
+                try log.step(step, loss: Double(step), learningRate: 0.1, epoch: 0)
             }
-            log.write("[lfw][35]XNorm: 21.500000")
+            try log.write("[lfw][35]XNorm: 21.500000")
         }
         let lines = try String(contentsOf: url, encoding: .utf8).split(separator: "\n").map(String.init)
         XCTAssertEqual(lines.count, 3)
