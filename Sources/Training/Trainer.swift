@@ -333,6 +333,7 @@ public final class Trainer {
             // head computing its classes' logits, the cross entropy reduced across the ranks).
             let loss = try head.loss(embeddings, labels: batch.labels.map(Int.init), communicator: communicator)
             let lossValue = Double(try loss.item())
+            let shownLoss = lossValue.isNaN ? "nan" : "\(lossValue)"   // not "-nan": a NaN's sign means nothing
             if lossValue.isFinite {
                 // Backward: into this shard's centres, and (reduce-scattered) into this rank's embeddings.
                 try loss.backward()
@@ -344,13 +345,13 @@ public final class Trainer {
             } else if config.skipNonfinite {
                 state.skippedNonFiniteSteps += 1
                 statistics?.restore()
-                try log?.write("step \(step): the loss is \(lossValue); step skipped (\(state.skippedNonFiniteSteps) so far)")
+                try log?.write("step \(step): the loss is \(shownLoss); step skipped (\(state.skippedNonFiniteSteps) so far)")
             } else {
-                try log?.write("step \(step): the loss is \(lossValue); stopping")
+                try log?.write("step \(step): the loss is \(shownLoss); stopping")
                 progress?.finish()
                 let last = checkpoints.latest().map { "the last good checkpoint is \($0.path); continue with --resume" }
                     ?? "no checkpoint was written yet"
-                let message = "step \(step) (epoch \(batch.epoch)): the loss is \(lossValue), not a number; "
+                let message = "step \(step) (epoch \(batch.epoch)): the loss is \(shownLoss), not a number; "
                     + "stopped before updating the weights, \(last), or pass --skip-nonfinite to skip such steps"
                 // The loss is the global batch's, the same on every rank: each rank stops here.
                 if communicator.worldSize > 1 { throw AgreedFailure(message) }

@@ -197,6 +197,8 @@ final class TensorBoardLogTests: XCTestCase {
         var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: stateURL)) as? [String: Any])
         XCTAssertNotNil(object.removeValue(forKey: "tensorBoard"))
         try JSONSerialization.data(withJSONObject: object).write(to: stateURL)
+        // Checkpoints from before event files had no manifest either (it would now refuse the edited trainer.json).
+        try FileManager.default.removeItem(at: stateURL.deletingLastPathComponent().appendingPathComponent(CheckpointManifest.fileName))
         try FileManager.default.removeItem(at: tensorBoardFolder(config))
 
         _ = try train(config, resume: true)
