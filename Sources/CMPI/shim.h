@@ -13,3 +13,6 @@ static inline MPI_Op haarface_mpi_max(void) { return MPI_MAX; }
 static inline MPI_Op haarface_mpi_min(void) { return MPI_MIN; }
 static inline void *haarface_mpi_in_place(void) { return MPI_IN_PLACE; }
 static inline MPI_Errhandler haarface_mpi_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline MPI_Request haarface_mpi_request_null(void) { return MPI_REQUEST_NULL; }
+static inline int haarface_mpi_test(MPI_Request *request, int *flag) { return MPI_Test(request, flag, MPI_STATUS_IGNORE); }
+static inline int haarface_mpi_wait(MPI_Request *request) { return MPI_Wait(request, MPI_STATUS_IGNORE); }

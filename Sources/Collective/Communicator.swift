@@ -29,6 +29,10 @@ public protocol Communicator: AnyObject {
     func allGather(_ local: UnsafeBufferPointer<Float>, into gathered: UnsafeMutableBufferPointer<Float>) throws
     /// Sums `blocks` (worldSize blocks of `mine.count`) over the ranks and gives rank r the sum of block r.
     func reduceScatter(_ blocks: UnsafeBufferPointer<Float>, into mine: UnsafeMutableBufferPointer<Float>) throws
+    /// Starts summing `values` over the ranks in place and returns at once; `values` must stay allocated and
+    /// untouched until the returned reduction is complete. Collective like the others: every rank starts
+    /// the same reductions in the same order. (The default, for worlds that cannot overlap, sums at once.)
+    func startAllReduce(_ values: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction
     /// Every rank's bytes (any length), in rank order.
     func allGatherBytes(_ bytes: [UInt8]) throws -> [[UInt8]]
     /// Every rank's floats (any count) concatenated in rank order at `root`; nil on the other ranks.
@@ -37,8 +41,29 @@ public protocol Communicator: AnyObject {
     func abort(code: Int32) -> Never
 }
 
+/// A reduction started by `startAllReduce`.
+public protocol PendingReduction: AnyObject {
+    /// Whether it has completed; also moves it along (Open MPI advances a reduction over shared memory
+    /// only inside MPI calls, so a caller with other work asks now and then).
+    func isComplete() throws -> Bool
+    /// Waits until it has completed.
+    func wait() throws
+}
+
+/// A reduction that completed when it started.
+public final class CompletedReduction: PendingReduction {
+    public init() {}
+    public func isComplete() throws -> Bool { true }
+    public func wait() throws {}
+}
+
 extension Communicator {
     public var isRoot: Bool { rank == 0 }
+
+    public func startAllReduce(_ values: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        try allReduce(values, .sum)
+        return CompletedReduction()
+    }
 
     /// `values` summed (or maxed) over the ranks.
     public func allReduce(_ values: [Float], _ operation: ReduceOperation) throws -> [Float] {
@@ -76,12 +101,6 @@ extension Communicator {
             try mine.withUnsafeMutableBufferPointer { try reduceScatter(blocks, into: $0) }
         }
         return mine
-    }
-
-    /// Rank 0's bytes on every rank.
-    public func broadcastFromRoot(_ bytes: [UInt8]) throws -> [UInt8] {
-        // Sizes are small where this is used (settings, states): gathering everything is simplest.
-        try allGatherBytes(rank == 0 ? bytes : [])[0]
     }
 
     /// Runs `body` on every rank and agrees on the outcome: its result where every rank succeeded; else,

@@ -3,7 +3,8 @@
 //   head [sample_rate]   the sharded Partial FC head: its loss and its gradients with respect to each rank's
 //                        embeddings and to each shard's centres, against the single-process head on the
 //                        gathered batch with the union of the shards' classes (float32 rounding apart)
-//   gradients            the averaged backbone gradients against the mean of the ranks' own gradients
+//   gradients            the averaged backbone gradients against the mean of the ranks' own gradients, and the
+//                        average overlapped with backward against the one after it
 //   step                 two whole training steps of the trainer's stages (forward, the head's loss across
 //                        ranks, backward, gradient averaging, clipping, SGD on both groups) with batch norm on its
 //                        running statistics, where they are one computation with one process on the gathered
@@ -84,7 +85,7 @@ case "gradients":
     let parameters = backbone.trainableParameters
     let own = parameters.flatMap { try! $0.grad!.values() }
     let everyRanks = try communicator.allGather(own)
-    try averageGradients(of: parameters, over: communicator, bucketFloats: 100_000)   // several buckets
+    try averageGradients(of: parameters, over: communicator, bucketFloats: 2_000)   // several buckets
     let averaged = parameters.flatMap { try! $0.grad!.values() }
     let count = own.count, world = communicator.worldSize
     let mean = (0..<count).map { index in
@@ -95,6 +96,15 @@ case "gradients":
     report["averaged_difference"] = Double(difference)
     report["averaged_vs_own_difference"] = Double(ownDifference)
     report["parameters"] = Double(count)
+    // The same average overlapped with backward: buckets start as backward completes them.
+    for parameter in parameters { parameter.zeroGrad() }
+    let overlapped = GradientAverage(of: parameters, over: communicator, bucketFloats: 2_000)
+    try backbone(images).square().sum().backward(observer: overlapped)
+    try overlapped.finish()
+    let overlappedDifference = maxDifference(parameters.flatMap { try! $0.grad!.values() }, averaged)
+    report["overlapped_difference"] = Double(try communicator.allReduce([Float(overlappedDifference)], .max)[0])
+    report["buckets"] = Double(overlapped.bucketCount)
+    report["buckets_started_during_backward"] = Double(overlapped.bucketsStartedDuringBackward)
 case "step":
     func train(_ communicator: any Communicator, images: [Float], labels: [Int]) throws -> (backbone: [Float], head: [Float]) {
         let backbone = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,

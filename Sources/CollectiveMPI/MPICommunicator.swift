@@ -56,6 +56,33 @@ public final class MPICommunicator: Communicator {
                                      haarface_mpi_double(), Self.op(operation), world), "MPI_Allreduce")
     }
 
+    public func startAllReduce(_ values: UnsafeMutableBufferPointer<Float>) throws -> any PendingReduction {
+        let pending = Request()
+        try Self.check(MPI_Iallreduce(haarface_mpi_in_place(), values.baseAddress, try Self.count(values.count),
+                                      haarface_mpi_float(), haarface_mpi_sum(), world, &pending.request), "MPI_Iallreduce")
+        return pending
+    }
+
+    /// An MPI request; MPI sets it to MPI_REQUEST_NULL once it has completed.
+    private final class Request: PendingReduction {
+        var request: MPI_Request? = haarface_mpi_request_null()
+        private var done = false
+
+        func isComplete() throws -> Bool {
+            guard !done else { return true }
+            var flag: Int32 = 0
+            try MPICommunicator.check(haarface_mpi_test(&request, &flag), "MPI_Test")
+            done = flag != 0
+            return done
+        }
+
+        func wait() throws {
+            guard !done else { return }
+            try MPICommunicator.check(haarface_mpi_wait(&request), "MPI_Wait")
+            done = true
+        }
+    }
+
     public func allGather(_ local: UnsafeBufferPointer<Float>, into gathered: UnsafeMutableBufferPointer<Float>) throws {
         precondition(gathered.count == local.count * worldSize, "allGather: \(gathered.count) != \(local.count) x \(worldSize)")
         let count = try Self.count(local.count)
@@ -128,7 +155,7 @@ public final class MPICommunicator: Communicator {
         return offsets
     }
 
-    private static func check(_ code: Int32, _ operation: String) throws {
+    fileprivate static func check(_ code: Int32, _ operation: String) throws {
         guard code != MPI_SUCCESS else { return }
         var text = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING))
         var length: Int32 = 0

@@ -1,3 +1,4 @@
+import Foundation
 import CDNNL
 
 // Reverse-mode autograd. An op whose inputs need gradients records a Node on its result: the inputs and
@@ -41,14 +42,19 @@ final class Node {
     /// use so saved activations are freed.
     var derivative: ((Tensor) throws -> [Tensor?])?
 
+    /// Shared by every thread that records (ranks as threads in tests): a lost update would give a later
+    /// node a smaller number than an earlier one and break the order backward relies on.
     nonisolated(unsafe) private static var counter = 0
+    private static let counterLock = NSLock()
 
     init(name: String, inputs: [Tensor], derivative: @escaping (Tensor) throws -> [Tensor?]) {
         self.name = name
         self.inputs = inputs.map(Edge.init)
         self.derivative = derivative
+        Node.counterLock.lock()
         Node.counter += 1
         sequence = Node.counter
+        Node.counterLock.unlock()
     }
 }
 
@@ -66,8 +72,9 @@ extension Tensor {
 
     /// Back-propagates from this tensor. With no `gradient` the tensor must hold one element (a loss)
     /// and is seeded with 1. Gradients add into the `grad` of every leaf that requires grad, so several
-    /// backward passes accumulate until `zeroGrad()`. The graph is freed afterwards.
-    public func backward(gradient: Tensor? = nil) throws {
+    /// backward passes accumulate until `zeroGrad()`. The graph is freed afterwards. An `observer` hears
+    /// of each leaf as soon as this pass has added its last gradient to it, and after every recorded op.
+    public func backward(gradient: Tensor? = nil, observer: BackwardObserver? = nil) throws {
         guard requiresGrad else {
             throw EngineError.invalidArgument(operation: "backward", detail: "the tensor does not require grad")
         }
@@ -86,6 +93,7 @@ extension Tensor {
         // Collect the recorded nodes reachable from self.
         guard let root = node else {
             try accumulateGrad(seed)   // a leaf: its gradient is the seed itself
+            try observer?.gradientIsFinal(for: self)
             return
         }
         var nodes: [Node] = []
@@ -99,10 +107,30 @@ extension Tensor {
         }
         nodes.sort { $0.sequence > $1.sequence }
 
+        // For the observer: how many recorded inputs of each leaf are still to be visited.
+        var usesLeft: [ObjectIdentifier: Int] = [:]
+        if observer != nil {
+            for node in nodes {
+                for case let .leaf(tensor) in node.inputs { usesLeft[ObjectIdentifier(tensor), default: 0] += 1 }
+            }
+        }
+        func visited(_ node: Node) throws {
+            guard let observer else { return }
+            for case let .leaf(tensor) in node.inputs {
+                let key = ObjectIdentifier(tensor)
+                usesLeft[key]! -= 1
+                if usesLeft[key] == 0 { try observer.gradientIsFinal(for: tensor) }
+            }
+            try observer.opIsDone()
+        }
+
         // Gradients of non-leaf tensors, keyed by the node that produced them.
         var pending: [ObjectIdentifier: Tensor] = [ObjectIdentifier(root): seed]
         for node in nodes {
-            guard let gradient = pending.removeValue(forKey: ObjectIdentifier(node)) else { continue }
+            guard let gradient = pending.removeValue(forKey: ObjectIdentifier(node)) else {
+                try visited(node)   // no gradient reached it: its leaves get none from it
+                continue
+            }
             guard let derivative = node.derivative else {
                 throw EngineError.invalidArgument(
                     operation: "backward", detail: "the graph through \(node.name) was already freed by a backward pass")
@@ -124,6 +152,7 @@ extension Tensor {
                     break
                 }
             }
+            try visited(node)
         }
     }
 
@@ -174,6 +203,14 @@ func addInPlace(_ target: Tensor, _ source: Tensor) throws {
     let n = target.desc.byteCount / 4
     let t = target.storage.floats(n), s = source.storage.floats(n)
     for i in 0..<n { t[i] += s[i] }
+}
+
+/// Follows a backward pass, for work that can start before it ends (DDP's gradient buckets).
+public protocol BackwardObserver: AnyObject {
+    /// No op left in this pass adds to `leaf`'s gradient (it may have received none).
+    func gradientIsFinal(for leaf: Tensor) throws
+    /// Called after each recorded op of the pass, in the order they run.
+    func opIsDone() throws
 }
 
 extension Tensor {

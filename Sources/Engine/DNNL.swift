@@ -213,14 +213,20 @@ final class Primitive {
         self.name = name
     }
 
-    /// Runs the primitive on the shared stream and waits for it.
+    /// Runs the primitive on the shared stream and waits for it. One primitive at a time in the process:
+    /// the stream and oneDNN's library-owned scratchpads are not safe to use from two threads at once
+    /// (ranks as threads in tests, evaluation beside training), and each primitive already uses every core.
     func execute(_ arguments: [(Int32, Memory)]) throws {
         var args = arguments.map { dnnl_exec_arg_t(arg: $0.0, memory: $0.1.handle) }
         let context = DNNLContext.shared
+        Self.executionLock.lock()
+        defer { Self.executionLock.unlock() }
         try check(dnnl_primitive_execute(handle, context.stream, Int32(args.count), &args), "execute", name)
         try check(dnnl_stream_wait(context.stream), "stream_wait", name)
         withExtendedLifetime(arguments) {}
     }
+
+    private static let executionLock = NSLock()
 
     deinit { dnnl_primitive_destroy(handle) }
 }

@@ -15,8 +15,11 @@ struct GradientAccumulation {
     let optimizer: any Optimizer
     let stepsPerUpdate: Int
     let communicator: any Communicator
-    /// Wall-clock seconds spent in the gradient exchange so far.
-    private(set) var exchangeSeconds = 0.0
+    /// Wall-clock seconds spent in the gradient exchange so far (packing, starting and waiting for the
+    /// buckets' sums, unpacking), during backward and after it.
+    var exchangeSeconds: Double { exchange?.seconds ?? 0 }
+    /// The overlapped average (in a world of more than one).
+    private let exchange: TimedExchange?
 
     init(backboneParameters: [Parameter], optimizer: any Optimizer, stepsPerUpdate: Int,
          communicator: any Communicator = SingleProcess()) {
@@ -25,6 +28,8 @@ struct GradientAccumulation {
         self.optimizer = optimizer
         self.stepsPerUpdate = stepsPerUpdate
         self.communicator = communicator
+        exchange = communicator.worldSize > 1
+            ? TimedExchange(GradientAverage(of: backboneParameters, over: communicator)) : nil
     }
 
     /// Whether global step `step` (1-based, as arcface_torch counts) ends with a weight update.
@@ -33,8 +38,8 @@ struct GradientAccumulation {
     /// All stages after the loss: back-propagates `loss` of step `step` and, when it is an update step,
     /// exchanges, clips and applies the gradients. Returns whether the weights changed.
     @discardableResult
-    mutating func backward(_ loss: Tensor, step: Int) throws -> Bool {
-        try loss.backward()
+    func backward(_ loss: Tensor, step: Int) throws -> Bool {
+        try propagate(loss, step: step)
         guard isUpdateStep(step) else { return false }
         try exchangeGradients()
         clip()
@@ -42,12 +47,15 @@ struct GradientAccumulation {
         return true
     }
 
-    /// Replaces every backbone gradient by its mean over the ranks (timed).
-    mutating func exchangeGradients() throws {
-        guard communicator.worldSize > 1 else { return }
-        let start = Self.now()
-        defer { exchangeSeconds += Self.now() - start }
-        try averageGradients(of: backboneParameters, over: communicator)
+    /// Back-propagates `loss` of step `step`. On an update step the backbone's gradient buckets start their
+    /// average over the ranks as soon as backward has completed them, while it goes on with the layers below.
+    func propagate(_ loss: Tensor, step: Int) throws {
+        try loss.backward(observer: isUpdateStep(step) ? exchange : nil)
+    }
+
+    /// The end of the gradient exchange: starts the buckets not started yet and waits for every average.
+    func exchangeGradients() throws {
+        try exchange?.finish()
     }
 
     /// Clips the backbone's gradient norm at 5.
@@ -60,10 +68,22 @@ struct GradientAccumulation {
         optimizer.step()
         optimizer.zeroGrad()
     }
+}
 
-    static func now() -> Double {
-        var time = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &time)
-        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+/// The gradient average with the time spent in it: each call the backward pass makes and `finish`.
+private final class TimedExchange: BackwardObserver {
+    let average: GradientAverage
+    private(set) var seconds = 0.0
+
+    init(_ average: GradientAverage) { self.average = average }
+
+    private func timed(_ body: () throws -> Void) rethrows {
+        let start = Trainer.now()
+        defer { seconds += Trainer.now() - start }
+        try body()
     }
+
+    func gradientIsFinal(for leaf: Tensor) throws { try timed { try average.gradientIsFinal(for: leaf) } }
+    func opIsDone() throws { try timed { try average.opIsDone() } }
+    func finish() throws { try timed { try average.finish() } }
 }

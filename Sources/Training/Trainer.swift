@@ -335,10 +335,11 @@ public final class Trainer {
             let lossValue = Double(try loss.item())
             let shownLoss = lossValue.isNaN ? "nan" : "\(lossValue)"   // not "-nan": a NaN's sign means nothing
             if lossValue.isFinite {
-                // Backward: into this shard's centres, and (reduce-scattered) into this rank's embeddings.
-                try loss.backward()
+                // Backward: into this shard's centres, and (reduce-scattered) into this rank's embeddings; on
+                // an update step the backbone's gradients start their average over the ranks bucket by bucket.
+                try update.propagate(loss, step: step)
                 if update.isUpdateStep(step) {
-                    try update.exchangeGradients()   // the backbone's gradients averaged over the ranks
+                    try update.exchangeGradients()   // the rest of the average, waited for
                     update.clip()
                     update.apply()
                 }

@@ -16,6 +16,59 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(try b.grad!.values(), [1, 2, 3, 4, 5, 6])
     }
 
+    /// The observer of a backward pass hears of each leaf once, when its gradient is complete: `a` (used by
+    /// the first and the last op) only after the last op, `c` (only in the last op) before `a`; `b` feeds an
+    /// op whose result gets no gradient (multiplied into a constant branch that is cut) and is still told.
+    func testObserverHearsOfEachLeafWhenItsGradientIsComplete() throws {
+        final class Recorder: BackwardObserver {
+            var finals: [(name: String, gradient: [Float]?)] = []
+            var ops = 0
+            let names: [ObjectIdentifier: String]
+            init(_ names: [ObjectIdentifier: String]) { self.names = names }
+            func gradientIsFinal(for leaf: Tensor) throws {
+                finals.append((names[ObjectIdentifier(leaf)]!, try leaf.grad?.values()))
+            }
+            func opIsDone() throws { ops += 1 }
+        }
+        let a = Tensor(shape: [3], values: [1, 2, 3], requiresGrad: true)
+        let b = Tensor(shape: [3], values: [4, 5, 6], requiresGrad: true)
+        let c = Tensor(shape: [3], values: [-1, 0.5, 2], requiresGrad: true)
+        let first = try a.scaled(by: 2)                 // op 1 (uses a)
+        _ = try b.scaled(by: 3)                         // not on the loss's path: never visited
+        let second = try first * c                      // op 2 (uses c)
+        let loss = try (second + a).sum()               // ops 3 (uses a) and 4
+        let recorder = Recorder([ObjectIdentifier(a): "a", ObjectIdentifier(b): "b", ObjectIdentifier(c): "c"])
+        try loss.backward(observer: recorder)
+        // d/da = 2c + 1, d/dc = 2a
+        XCTAssertEqual(recorder.finals.map(\.name), ["c", "a"])
+        XCTAssertEqual(recorder.finals[0].gradient, [2, 4, 6])
+        XCTAssertEqual(recorder.finals[1].gradient, [-1, 2, 5], "a is told only once both of its gradients are in")
+        XCTAssertEqual(recorder.ops, 4)
+        XCTAssertNil(b.grad)
+    }
+
+    /// A leaf reached only through an op that receives no gradient is still told (with no gradient).
+    func testObserverHearsOfLeavesOnPathsWithoutGradient() throws {
+        final class Recorder: BackwardObserver {
+            var finals: [ObjectIdentifier] = []
+            func gradientIsFinal(for leaf: Tensor) throws { finals.append(ObjectIdentifier(leaf)) }
+            func opIsDone() throws {}
+        }
+        let a = Tensor(shape: [2], values: [1, 2], requiresGrad: true)
+        let b = Tensor(shape: [2], values: [3, 4], requiresGrad: true)
+        // A custom op that passes no gradient to its second input's producer.
+        let scaledB = try b.scaled(by: 2)
+        let output = Tensor.recording(Tensor(shape: [2], values: [1, 2]), name: "first only", inputs: [a, scaledB]) {
+            [$0, nil]
+        }
+        let recorder = Recorder()
+        try output.sum().backward(observer: recorder)
+        XCTAssertEqual(Set(recorder.finals), [ObjectIdentifier(a), ObjectIdentifier(b)])
+        XCTAssertEqual(recorder.finals.count, 2)
+        XCTAssertNil(b.grad)
+        XCTAssertEqual(try a.grad!.values(), [1, 1])
+    }
+
     /// Two backward passes add their gradients (gradient accumulation) until zeroGrad().
     func testGradientsAccumulateUntilZeroed() throws {
         let w = Parameter(name: "w", shape: [3], values: [1, 2, 3])

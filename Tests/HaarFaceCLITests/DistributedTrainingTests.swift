@@ -50,11 +50,17 @@ final class DistributedTrainingTests: XCTestCase {
         }
     }
 
-    /// After the exchange every rank holds the mean of the ranks' own gradients, exactly (two addends).
+    /// After the exchange every rank holds the mean of the ranks' own gradients, exactly (two addends); the
+    /// exchange overlapped with backward (MPI_Iallreduce per bucket as backward completes it) gives the same
+    /// bits, and starts every bucket while backward runs (each as backward completes its last parameter).
     func testAveragedGradientsAreTheMeanOfEachRanksOwn() throws {
         let report = try check(["gradients"])
         XCTAssertEqual(report["averaged_difference"], 0)
         XCTAssertGreaterThan(report["averaged_vs_own_difference"] ?? 0, 0, "the ranks' own gradients differ")
+        XCTAssertEqual(report["overlapped_difference"], 0)
+        let buckets = try XCTUnwrap(report["buckets"])
+        XCTAssertGreaterThan(buckets, 2, "several buckets")
+        XCTAssertEqual(report["buckets_started_during_backward"], buckets, "\(report)")
     }
 
     /// Two whole steps of the trainer's stages on 2 ranks (batch norm on running statistics, so that the ranks

@@ -70,7 +70,7 @@ final class GradientAccumulationTests: XCTestCase {
 
     func testTwoMicroBatchesMakeOneClippedSGDStepOnTheSummedGradients() throws {
         let model = makeModel()
-        var update = GradientAccumulation(backboneParameters: model.backbone.trainableParameters,
+        let update = GradientAccumulation(backboneParameters: model.backbone.trainableParameters,
                                           optimizer: try optimizer(model), stepsPerUpdate: 2)
         let parameters = model.backbone.trainableParameters + [model.head.weight]
         let reference = makeModel()
@@ -99,7 +99,7 @@ final class GradientAccumulationTests: XCTestCase {
     /// With gradient_acc = 1 every step is one clipped SGD step on its own gradient.
     func testWithoutAccumulationEveryStepUpdates() throws {
         let model = makeModel()
-        var update = GradientAccumulation(backboneParameters: model.backbone.trainableParameters,
+        let update = GradientAccumulation(backboneParameters: model.backbone.trainableParameters,
                                           optimizer: try optimizer(model), stepsPerUpdate: 1)
         let reference = makeModel()
         var buffers: [[Float]]?

@@ -9,8 +9,12 @@
 2. The head at WebFace12M's class count (617,970, embedding 512, Partial FC 0.1): `collective-check
    head-bench` on 1 and 2 ranks at the same global batch: median seconds per head step (loss, backward and
    SGD on the rank's centres) and each rank's peak resident memory.
+3. With --accuracy-seeds 1,2,3 (instead of 1 and 2): the embedded default (`make run`'s run, global batch 64)
+   on one process and on 2 ranks x 32 for each seed; the held-out accuracy of each, the mean and spread per
+   side and the mean difference (the timing of these runs does not matter, so they may share the machine).
 
     python3 scripts/bench/distributed_bench.py [--rounds 3] [--steps 12] [--global-batch 64]
+    python3 scripts/bench/distributed_bench.py --accuracy-seeds 1,2,3
 """
 import argparse
 import csv
@@ -73,6 +77,35 @@ def head(args, ranks):
     return json.loads(run(command, env).strip().splitlines()[-1])
 
 
+def embedded_default_accuracy(args, work, ranks, seed):
+    output = tempfile.mkdtemp(prefix="haarface-mpi-default-%d-%d-" % (ranks, seed), dir=work)
+    command = [args.haarface, "train", "--output", output, "--global-batch-size", "64", "--seed", str(seed),
+               "--no-tensorboard"]
+    env = dict(os.environ, OMP_NUM_THREADS=str(2 // ranks))
+    if ranks > 1:
+        command = MPIRUN + ["--bind-to", "none", "-np", str(ranks), "-x", "OMP_NUM_THREADS"] + command
+    run(command, env)
+    with open(os.path.join(output, "summary.json")) as f:
+        summary = json.load(f)
+    shutil.rmtree(output)
+    return summary["verifications"][-1]["accuracy"]
+
+
+def accuracy(args, work):
+    seeds = [int(seed) for seed in args.accuracy_seeds.split(",")]
+    table = {1: [], 2: []}
+    for seed in seeds:
+        for ranks in (1, 2):
+            table[ranks].append(embedded_default_accuracy(args, work, ranks, seed))
+            print("seed %d, %d rank(s): %.2f%%" % (seed, ranks, 100 * table[ranks][-1]), flush=True)
+    summary = {"seeds": seeds}
+    for ranks, accuracies in table.items():
+        summary["ranks_%d" % ranks] = {"accuracies": accuracies, "mean": statistics.mean(accuracies),
+                                       "stdev": statistics.stdev(accuracies) if len(accuracies) > 1 else 0}
+    summary["mean_difference_two_minus_one"] = summary["ranks_2"]["mean"] - summary["ranks_1"]["mean"]
+    return summary
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--haarface", default=os.path.join(ROOT, ".build/release/haarface"))
@@ -84,10 +117,14 @@ def main():
     parser.add_argument("--head-steps", type=int, default=6)
     parser.add_argument("--skip-trainer", action="store_true")
     parser.add_argument("--skip-head", action="store_true")
+    parser.add_argument("--accuracy-seeds", help="comma-separated seeds: measure the accuracy of 1 vs 2 ranks instead")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="haarface-mpi-bench-")
     result = {"lscpu": subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Model name:")[1].split("\n")[0].strip()}
     try:
+        if args.accuracy_seeds:
+            result["accuracy"] = accuracy(args, work)
+            args.skip_trainer = args.skip_head = True
         if not args.skip_trainer:
             data = make_data(args.haarface, args.global_batch * args.steps, work)
             rounds = []
