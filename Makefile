@@ -13,7 +13,7 @@ REFERENCE_PACKAGES := $(TEST_PACKAGES) python3-torchvision python3-sklearn pytho
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 OUT ?= out
 
-.PHONY: run compare replay-example test test-deps interop-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz drills
+.PHONY: run compare replay-example test test-deps interop-deps deps build release fixtures reference-deps bench bench-trainer clean fuzz-smoke fuzz fuzz-minimise drills
 
 # Installs the Debian packages in $(1) that are not installed yet; does nothing when all are.
 define apt_install
@@ -67,10 +67,12 @@ replay-example: release
 	.build/release/haarface replay examples/arcface_multistep.log --scheduler mhlr --plot $(OUT)/replay.svg \
 		| tee $(OUT)/replay.csv
 
-# Benchmarks (not tests): scheduler ns/step, end-to-end replay time, verification/IJB evaluation maths.
+# Benchmarks (not tests): scheduler ns/step, end-to-end replay time, verification/IJB evaluation maths, parsing a
+# WebFace12M-sized .idx.
 bench: release
 	$(SWIFT) run -c release MHLRBenchmark
 	$(SWIFT) run -c release FaceEvalBenchmark
+	$(SWIFT) run -c release FaceDataBenchmark
 	python3 scripts/bench/replay_bench.py .build/release/haarface
 
 # The full trainer (`haarface train --rec`) against arcface_torch's loop in PyTorch on the same RecordIO data:
@@ -81,14 +83,19 @@ bench-trainer: release
 test: interop-deps fuzz-smoke
 	$(SWIFT) test --disable-swift-testing
 
-# libFuzzer runs of the RecordIO, pickle and NPY readers (Fuzz/run.sh): about 1 s each in `make test`;
-# `make fuzz` runs each for FUZZ_SECONDS (default 300) and keeps the corpus in .build-fuzz/corpus.
+# libFuzzer runs of every reader of untrusted bytes (Fuzz/run.sh, Fuzz/README.md): about 1 s each on its committed
+# corpus in `make test`; `make fuzz` runs each for FUZZ_SECONDS (default 300; FUZZ_TARGETS picks some) and keeps
+# what it finds in .build-fuzz/corpus; `make fuzz-minimise` merges that into the committed Fuzz/corpus.
 FUZZ_SECONDS ?= 300
+FUZZ_TARGETS ?=
 fuzz-smoke: deps
 	Fuzz/run.sh smoke
 
 fuzz: deps
-	Fuzz/run.sh long $(FUZZ_SECONDS)
+	Fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-minimise: deps
+	Fuzz/run.sh minimise $(FUZZ_TARGETS)
 
 # Reliability drills (scripts/drills/drills.py) on the release binary: killed with SIGKILL 20 times and resumed,
 # out of disk space (injected, and a real tmpfs as root), handed damaged checkpoints, fed NaNs; each drill says

@@ -59,6 +59,9 @@ let package = Package(
             .product(name: "Yams", package: "Yams"), .product(name: "ZIPFoundation", package: "ZIPFoundation"),
         ], swiftSettings: optimisedAlways),
 
+        // Every reader of untrusted bytes driven as the commands drive it: for the fuzzer (Fuzz/) and its regressions.
+        .target(name: "FuzzTargets", dependencies: ["FaceData", "FaceEval", "MHLR", "NN", "Training"]),
+
         // Engine kernel micro-benchmark (not part of the tests): swift run -c release engine-bench
         .executableTarget(name: "engine-bench", dependencies: ["Engine"], path: "Sources/EngineBench"),
         .executableTarget(
@@ -72,6 +75,7 @@ let package = Package(
                           path: "Sources/CollectiveCheck"),
         .executableTarget(name: "MHLRBenchmark", dependencies: ["MHLR"]),
         .executableTarget(name: "FaceEvalBenchmark", dependencies: ["FaceEval"]),
+        .executableTarget(name: "FaceDataBenchmark", dependencies: ["FaceData"]),
 
         .testTarget(name: "MHLRTests", dependencies: ["MHLR"], exclude: ["Fixtures"]),
         .testTarget(name: "EngineTests", dependencies: ["Engine", "Randomness", "TensorFixtures"], exclude: ["Fixtures"]),
@@ -81,7 +85,21 @@ let package = Package(
         .testTarget(name: "FaceDataTests", dependencies: ["FaceData", "Randomness"], exclude: ["Fixtures"]),
         .testTarget(name: "FaceEvalTests", dependencies: ["FaceEval", "FaceData"], exclude: ["Fixtures"]),
         .testTarget(name: "ONNXTests", dependencies: ["ONNX", "NN", "Engine", "Randomness", "TensorFixtures"]),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["FuzzTargets"]),
         .testTarget(name: "HaarFaceCLITests", dependencies: ["haarface", "MHLR", "FaceData", "NN"]),
     ],
     swiftLanguageModes: [.v5]
 )
+
+// The libFuzzer driver of every reader of untrusted bytes (Fuzz/run.sh, `make fuzz`): only with HAARFACE_FUZZ
+// set, which also instruments the project's own modules for libFuzzer's coverage and AddressSanitizer (the
+// dependencies are built as usual). Gold fails on the sanitizers' objects: lld links.
+if Context.environment["HAARFACE_FUZZ"] != nil {
+    let sanitizers = "-sanitize=fuzzer,address"
+    for target in package.targets where target.type == .regular {
+        target.swiftSettings = (target.swiftSettings ?? []) + [.unsafeFlags([sanitizers])]
+    }
+    package.targets.append(.executableTarget(
+        name: "haarface-fuzz", dependencies: ["FuzzTargets"], path: "Fuzz/Targets",
+        swiftSettings: [.unsafeFlags([sanitizers])], linkerSettings: [.unsafeFlags([sanitizers, "-use-ld=lld"])]))
+}

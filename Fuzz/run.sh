@@ -1,55 +1,65 @@
 #!/usr/bin/env bash
-# Builds the FaceData fuzz targets with libFuzzer (swiftc -sanitize=fuzzer,address) and runs them.
-#   Fuzz/run.sh smoke          each target ~1 s from the seed corpus (make fuzz-smoke, part of make test)
-#   Fuzz/run.sh long [SECONDS] each target SECONDS (default 300) in a kept corpus (make fuzz)
-# Crashes are written to .build-fuzz/artifacts/<target>/ and make the script fail.
+# Builds the fuzz targets (Fuzz/Targets: every reader of untrusted bytes) with libFuzzer and AddressSanitizer
+# and runs them:
+#   Fuzz/run.sh smoke                        each target ~1 s on its committed corpus (make fuzz-smoke, in make test)
+#   Fuzz/run.sh long [SECONDS] [TARGET...]   each target SECONDS (default 300) in a kept corpus (make fuzz)
+#   Fuzz/run.sh minimise [TARGET...]         merges the kept corpus into the committed one, Fuzz/corpus/<target>
+# A run reports its executions (libFuzzer's "Done N runs"); a crash, hang (10 s), leak or allocation over
+# 2 GB fails the script and keeps the input in .build-fuzz/artifacts/<target>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-smoke}
-seconds=${2:-300}
-[ "$mode" = smoke ] && seconds=1
+[ $# -gt 0 ] && shift
+seconds=1
+if [ "$mode" = long ]; then seconds=${1:-300}; [ $# -gt 0 ] && shift; fi
 out=.build-fuzz
 mkdir -p "$out"
-binary=$out/facedata-fuzz
-sources=$(ls Sources/FaceData/*.swift | grep -v '/Synth' | sort)
-stamp=$(cat $sources Sources/Randomness/*.swift Fuzz/FaceDataFuzz.swift | sha1sum | cut -c1-16)
-if [ ! -x "$binary" ] || [ "$(cat $out/stamp 2>/dev/null)" != "$stamp" ]; then
-    echo "fuzz: building $binary"
-    # FaceData imports the Randomness module: build it first as a static library beside the binary.
-    swiftc -parse-as-library -O -module-name Randomness -emit-module -emit-module-path "$out/Randomness.swiftmodule" \
-        -emit-library -static -o "$out/libRandomness.a" Sources/Randomness/*.swift
-    swiftc -sanitize=fuzzer,address -parse-as-library -O -module-name FaceDataFuzz \
-        -I Sources/CTurboJPEG -I "$out" -L "$out" -lRandomness $sources Fuzz/FaceDataFuzz.swift -o "$binary" 2>&1 \
-        | grep -v "Cannot export local symbol" || true
-    [ -x "$binary" ] || { echo "fuzz: build failed"; exit 1; }
-    echo "$stamp" > $out/stamp
-fi
 
-fixtures=Tests/FaceDataTests/Fixtures
-for target in recordio pickle npy torchpickle torchlegacy; do
-    corpus=$out/corpus/$target
+# The project's modules instrumented, its dependencies built as usual (Package.swift, HAARFACE_FUZZ).
+echo "fuzz: building haarface-fuzz"
+HAARFACE_FUZZ=1 swift build -c release --build-path "$out/spm" --product haarface-fuzz 2>&1 \
+    | grep -Ev "Cannot export local symbol|^\[[0-9]+/[0-9]+\]" || true
+binary=$out/spm/release/haarface-fuzz
+[ -x "$binary" ] || { echo "fuzz: build failed"; exit 1; }
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=(recordio pickle npy torchpickle torchlegacy jpeg safetensors checkpoint pth onnx
+                                    traininglog metrics yaml json study ijb)
+
+# Seeds (Fuzz/seeds.py: small valid inputs of each format) for a target whose committed corpus is still empty.
+seeds=$out/seeds
+[ -d "$seeds" ] || /usr/bin/python3 Fuzz/seeds.py "$seeds"
+
+export LSAN_OPTIONS=suppressions=$PWD/Fuzz/lsan-suppressions.txt
+status=0
+for target in "${targets[@]}"; do
+    committed=Fuzz/corpus/$target
+    kept=$out/corpus/$target
     artifacts=$out/artifacts/$target/
-    mkdir -p "$corpus" "$artifacts"
-    case $target in
-        pickle) cp $fixtures/*.bin "$corpus"/ ;;
-        npy) cp $fixtures/*.npy "$corpus"/ ;;
-        torchpickle|torchlegacy)
-            # Seeds from Debian's torch when it is there (make test installs it); else libFuzzer starts empty.
-            if [ ! -e "$corpus/seed" ] && /usr/bin/python3 -c "import torch" 2>/dev/null; then
-                /usr/bin/python3 Fuzz/torch_seeds.py "$target" "$corpus/seed" || true
-            fi ;;
-        recordio)
-            for prefix in python_insightface python_im2rec; do
-                { cat $fixtures/$prefix.idx; printf '\0'; cat $fixtures/$prefix.rec; } > "$corpus/$prefix"
-            done ;;
+    mkdir -p "$committed" "$kept" "$artifacts"
+    inputs=("$committed")
+    [ -n "$(ls -A "$committed")" ] || inputs+=("$seeds/$target")
+    case $mode in
+        smoke) flags=(-max_total_time=1) ; corpora=("$kept" "${inputs[@]}") ;;
+        long) flags=(-max_total_time="$seconds" -print_final_stats=1) ; corpora=("$kept" "${inputs[@]}") ;;
+        minimise)
+            rm -rf "$committed.new" && mkdir -p "$committed.new"
+            FUZZ_TARGET=$target "$binary" -merge=1 -max_len=65536 "$committed.new" "$committed" "$kept" > "$out/$target.merge.log" 2>&1 \
+                || { tail -20 "$out/$target.merge.log"; exit 1; }
+            rm -rf "$committed" && mv "$committed.new" "$committed"
+            echo "fuzz: $target corpus: $(ls "$committed" | wc -l) inputs, $(du -sh "$committed" | cut -f1)"
+            continue ;;
+        *) echo "usage: Fuzz/run.sh smoke | long [SECONDS] [TARGET...] | minimise [TARGET...]"; exit 2 ;;
     esac
     echo "fuzz: $target for ${seconds}s"
-    if ! FUZZ_TARGET=$target "$binary" -max_total_time="$seconds" -max_len=65536 -timeout=10 \
-            -artifact_prefix="$artifacts" "$corpus" > "$out/$target.log" 2>&1; then
+    if ! FUZZ_TARGET=$target "$binary" "${flags[@]}" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
+            -artifact_prefix="$artifacts" "${corpora[@]}" > "$out/$target.log" 2>&1; then
         tail -40 "$out/$target.log"
         echo "fuzz: $target FAILED (input saved under $artifacts)"
-        exit 1
+        status=1
+        continue
     fi
-    grep -E "^Done|#[0-9]+ *DONE" "$out/$target.log" | tail -1
+    grep -E "^Done [0-9]+ runs" "$out/$target.log" | tail -1 | sed "s/^/fuzz: $target: /"
 done
-rm -f /dev/shm/haarface-fuzz-*.rec /dev/shm/haarface-fuzz-*.idx
+rm -f /dev/shm/haarface-fuzz-*
+exit $status

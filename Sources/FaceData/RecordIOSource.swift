@@ -111,34 +111,57 @@ public final class RecordIOSource: ImageSource, Sendable {
     public func describe(_ index: Int) -> String { "\(recordURL.path) record \(keys[index])" }
 
     /// Parses the .idx: one "key<TAB>offset" line per record, in any order.
-    static func readIndex(_ url: URL, recordSize: UInt64, recordPath: String) throws -> [Int: UInt64] {
+    /// The `.idx` at `url`: each record's key and byte offset in the `.rec` of `recordSize` bytes at `recordPath`.
+    public static func readIndex(_ url: URL, recordSize: UInt64, recordPath: String) throws -> [Int: UInt64] {
         let file: PositionalFile
         do {
             file = try PositionalFile(path: url.path)
         } catch {
             throw DataFormatError(file: url.path, message: "cannot open the index; a .rec needs its .idx next to it")
         }
-        let text = String(decoding: try file.readExactly(Int(file.size), at: 0, what: "index"), as: UTF8.self)
+        let bytes = [UInt8](try file.readExactly(Int(file.size), at: 0, what: "index"))
+        // Scanned byte by byte: a WebFace12M-sized index (12 million lines) parses in a second or two, where
+        // splitting it into strings took half a minute.
         var index: [Int: UInt64] = [:]
-        var lineNumber = 0
-        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+        index.reserveCapacity(bytes.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) } + 1)
+        var lineNumber = 0, lineStart = 0
+        while lineStart < bytes.count {
+            let lineEnd = bytes[lineStart...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+            defer { lineStart = lineEnd + 1 }
             lineNumber += 1
-            let fields = line.split(whereSeparator: { $0 == "\t" || $0 == " " || $0 == "\r" })
-            if fields.isEmpty { continue }
-            guard fields.count == 2, let key = Int(fields[0]), let offset = UInt64(fields[1]), key >= 0 else {
-                throw DataFormatError(file: url.path, location: "line \(lineNumber)",
-                                      message: "expected \"key<TAB>byte offset\", found \"\(line.prefix(80))\"")
+            let line = bytes[lineStart..<lineEnd]
+            func refuse() -> DataFormatError {
+                DataFormatError(file: url.path, location: "line \(lineNumber)",
+                                message: "expected \"key<TAB>byte offset\", found \"\(String(decoding: line.prefix(80), as: UTF8.self))\"")
             }
-            guard offset + 8 <= recordSize else {
+            let fields = line.split(whereSeparator: { $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") })
+            if fields.isEmpty { continue }
+            guard fields.count == 2, let key = Self.decimal(fields[0]), let offset = Self.decimal(fields[1]),
+                  let signedKey = Int(exactly: key) else { throw refuse() }
+            guard recordSize >= 8, offset <= recordSize - 8 else {
                 throw DataFormatError(file: url.path, location: "line \(lineNumber)",
                                       message: "offset \(offset) of key \(key) is past the end of \(recordPath) "
                                           + "(\(recordSize) bytes): the .idx does not belong to this .rec, or the .rec is truncated")
             }
-            guard index.updateValue(offset, forKey: key) == nil else {
+            guard index.updateValue(offset, forKey: signedKey) == nil else {
                 throw DataFormatError(file: url.path, location: "line \(lineNumber)", message: "key \(key) appears twice")
             }
         }
         return index
+    }
+
+    /// The unsigned decimal number `digits` spells, if it is one that fits 64 bits.
+    private static func decimal(_ digits: ArraySlice<UInt8>) -> UInt64? {
+        guard !digits.isEmpty, digits.count <= 20 else { return nil }
+        var value: UInt64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
+            let (times10, overflow) = value.multipliedReportingOverflow(by: 10)
+            let (sum, carry) = times10.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+            guard !overflow, !carry else { return nil }
+            value = sum
+        }
+        return value
     }
 
     /// The class label of the record at `offset`, read from its first bytes when they hold it.

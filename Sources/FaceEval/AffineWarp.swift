@@ -60,8 +60,13 @@ public enum AffineWarp {
         return (weight(32 - fx, 32 - fy), weight(fx, 32 - fy), weight(32 - fx, fy), weight(fx, fy))
     }
 
-    /// `cvRound`: nearest integer, halves to even (lrint in the default rounding mode).
+    /// `saturate_cast<int>` of a double: the nearest integer, halves to even (cvRound, lrint in the default
+    /// rounding mode), saturated to int's range, NaN to its minimum (as x86's cvtsd2si gives). Landmarks far
+    /// outside any image (a damaged IJB meta file, found by the ijb fuzz target) so warp to the border value
+    /// instead of trapping.
     static func cvRound(_ value: Double) -> Int {
-        Int(value.rounded(.toNearestOrEven))
+        let rounded = value.rounded(.toNearestOrEven)
+        guard rounded >= Double(Int32.min) else { return Int(Int32.min) }   // NaN too
+        return rounded > Double(Int32.max) ? Int(Int32.max) : Int(rounded)
     }
 }

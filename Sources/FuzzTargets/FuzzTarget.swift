@@ -1,50 +1,120 @@
-// libFuzzer entry point for the FaceData readers that parse untrusted bytes. Compiled together with
-// Sources/FaceData by Fuzz/run.sh; FUZZ_TARGET selects the reader:
-//   recordio  input = .idx text, a NUL byte, then .rec bytes; opens the pair and reads every image
-//   pickle    input = a verification .bin pickle
-//   npy       input = an .npy file
-//   torchpickle  input = the data.pkl of a torch.save zip archive (a state_dict's restricted pickle)
-//   torchlegacy  input = a legacy (pre-1.6) torch.save file
-// Any thrown error is an expected outcome; a crash, trap, hang or sanitizer report is a bug.
+// The readers of untrusted bytes, one fuzz target each, driven the way the commands drive them: by the libFuzzer
+// driver (Fuzz/Targets, `make fuzz`) and by the tests that replay what fuzzing found (Fuzz/regressions). A thrown
+// error is a correct answer; a trap, crash, hang, leak, unbounded allocation or AddressSanitizer report is a bug.
+// Readers that take a path get the input through a file in /dev/shm.
+import FaceData
+import FaceEval
 import Foundation
+import MHLR
+import NN
+import Training
 
-private enum Target: String { case recordio, pickle, npy, torchpickle, torchlegacy }
+public enum FuzzTarget: String, CaseIterable, Sendable {
+    /// The `.idx` text, a NUL byte, then the `.rec` bytes: opens the pair and reads every image's label and bytes.
+    case recordio
+    /// A verification `.bin` pickle.
+    case pickle
+    /// An `.npy` file.
+    case npy
+    /// The data.pkl of a torch.save zip archive (a state_dict's restricted pickle).
+    case torchpickle
+    /// A legacy (pre-1.6) torch.save file.
+    case torchlegacy
+    /// A JPEG through the TurboJPEG wrapper.
+    case jpeg
+    /// A safetensors file.
+    case safetensors
+    /// A backbone checkpoint: a safetensors file, as `eval --model`, `export` and `train --init` load it
+    /// (the network told by its metadata or keys, built, and its state loaded).
+    case checkpoint
+    /// A whole arcface_torch .pth (torch.save's zip archive), loaded as a backbone checkpoint.
+    case pth
+    /// An ONNX model, loaded as a backbone checkpoint.
+    case onnx
+    /// A training.log or loss CSV, replayed through MHLR as `haarface replay` does.
+    case traininglog
+    /// A metrics.csv.
+    case metrics
+    /// A YAML training config.
+    case yaml
+    /// A JSON training config.
+    case json
+    /// A study file (YAML).
+    case study
+    /// IJB meta files (template-media, landmarks and pairs, separated by NUL bytes), each face then aligned.
+    case ijb
 
-private let target: Target = {
-    let name = ProcessInfo.processInfo.environment["FUZZ_TARGET"] ?? ""
-    guard let target = Target(rawValue: name) else {
-        fatalError("set FUZZ_TARGET to recordio, pickle, npy, torchpickle or torchlegacy (found \"\(name)\")")
-    }
-    return target
-}()
-
-// In memory (tmpfs) so that each run costs microseconds, not a disk write.
-private let scratch = URL(fileURLWithPath: FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
-    .appendingPathComponent("haarface-fuzz-\(ProcessInfo.processInfo.processIdentifier)")
-
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let data = Data(bytes: bytes, count: size)
-    switch target {
-    case .pickle:
-        _ = try? VerificationBin.decode(data, name: "fuzz", file: "fuzz.bin")
-    case .npy:
-        _ = try? NPY.decode(data, file: "fuzz.npy")
-    case .torchpickle:
-        _ = try? TorchStateDict.records(pickle: data, file: "fuzz.pkl")
-    case .torchlegacy:
-        _ = try? TorchStateDict.legacy(data, file: "fuzz.pth")
-    case .recordio:
-        let split = data.firstIndex(of: 0) ?? data.endIndex
-        let record = scratch.appendingPathExtension("rec"), index = scratch.appendingPathExtension("idx")
-        try? data[split...].dropFirst().write(to: record)
-        try? data[..<split].write(to: index)
-        if let source = try? RecordIOSource(recordURL: record, indexURL: index) {
+    /// Reads `data` as this target's format; rethrows the reader's refusal.
+    public func run(_ data: Data) throws {
+        switch self {
+        case .pickle:
+            _ = try VerificationBin.decode(data, name: "fuzz", file: "fuzz.bin")
+        case .npy:
+            _ = try NPY.decode(data, file: "fuzz.npy")
+        case .torchpickle:
+            _ = try TorchStateDict.records(pickle: data, file: "fuzz.pkl")
+        case .torchlegacy:
+            _ = try TorchStateDict.legacy(data, file: "fuzz.pth")
+        case .recordio:
+            let parts = data.split(separator: 0, maxSplits: 1, omittingEmptySubsequences: false)
+            let index = scratch("idx", parts[0]), record = scratch("rec", parts.count > 1 ? parts[1] : Data())
+            let source = try RecordIOSource(recordURL: record, indexURL: index)
+            var refusal: Error?   // every image is read, as the loader does; the first refusal is rethrown
             for image in 0..<min(source.count, 64) {
-                _ = try? source.label(at: image)
-                _ = try? source.encodedImage(at: image)
+                do { _ = try source.label(at: image) } catch { refusal = refusal ?? error }
+                do { _ = try source.encodedImage(at: image) } catch { refusal = refusal ?? error }
+            }
+            if let refusal { throw refusal }
+        case .jpeg:
+            _ = try Self.codec.decode(data, source: "fuzz.jpg")
+        case .safetensors:
+            _ = try SafeTensors.decode([UInt8](data), file: "fuzz.safetensors")
+        case .checkpoint:
+            _ = try ModelCheckpoint(contentsOf: scratch("safetensors", data))
+        case .pth:
+            _ = try ModelCheckpoint(contentsOf: scratch("pth", data))
+        case .onnx:
+            _ = try ModelCheckpoint(contentsOf: scratch("onnx", data))
+        case .traininglog:
+            let log = try TrainingLog(bytes: data, source: "fuzz.log")
+            // The parser bounds a log's steps (TrainingLog.maximumStep); the replay here is bounded lower so that
+            // one input costs milliseconds, not seconds.
+            guard log.lastStep <= 100_000 else { return }
+            let scheduler = try SchedulerSpec(kind: .mhlr).makeScheduler(defaultTotalSteps: log.lastStep, defaultBaseLR: 0.1)
+            var recorder = ScheduleRecorder(scheduler)
+            log.forEachStep(startingEpoch: { _ in recorder.noteEpochBoundary() }) { _, loss in _ = recorder.step(loss: loss) }
+        case .metrics:
+            _ = try MetricsRow.read(scratch("csv", data))
+        case .yaml:
+            _ = try TrainingConfig.load(scratch("yaml", data))
+        case .json:
+            _ = try TrainingConfig.load(scratch("json", data))
+        case .study:
+            _ = try Study.load(scratch("yaml", data))
+        case .ijb:
+            let parts = data.split(separator: 0, maxSplits: 2, omittingEmptySubsequences: false)
+            func part(_ index: Int) -> Data { index < parts.count ? Data(parts[index]) : Data() }
+            let meta = try IJBMeta.parse(templateMedia: part(0), landmarks: part(1), pairs: part(2),
+                                         imageDirectory: URL(fileURLWithPath: "/nonexistent"),
+                                         names: ("tid_mid.txt", "5pts_score.txt", "pair_label.txt"))
+            for face in meta.faces.prefix(16) {
+                _ = try FaceAlignment.align(Self.crop, landmarks: face.landmarks, source: face.imageName)
             }
         }
     }
-    return 0
+
+    private static let codec = JPEGCodec()
+    /// A loose crop for the IJB faces' alignment.
+    private static let crop = RGBImage(width: 32, height: 32)
 }
+
+/// The file `fuzz-<pid>.<extension>` in memory (tmpfs), holding `bytes`: each run costs microseconds, not a
+/// disk write. Run.sh removes them afterwards.
+private func scratch(_ pathExtension: String, _ bytes: Data) -> URL {
+    let url = scratchBase.appendingPathExtension(pathExtension)
+    try? bytes.write(to: url)
+    return url
+}
+
+private let scratchBase = URL(fileURLWithPath: FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+    .appendingPathComponent("haarface-fuzz-\(ProcessInfo.processInfo.processIdentifier)")

@@ -232,9 +232,15 @@ public struct SafeTensors: Equatable, Sendable {
                   offsets.count == 2, offsets[0] >= 0, offsets[0] <= offsets[1] else {
                 throw fail(name, "\"data_offsets\" is not [begin, end] with 0 <= begin <= end")
             }
-            let expectedBytes = shape.reduce(1, *) * dtype.byteCount
-            guard offsets[1] - offsets[0] == expectedBytes else {
-                throw fail(name, "spans \(offsets[1] - offsets[0]) bytes but \(dtypeName) \(shape) needs \(expectedBytes)")
+            // Each dimension is below 9e15, but their product need not fit: overflow is a mismatch, not a trap.
+            let expectedBytes = shape.reduce(Optional(dtype.byteCount)) { product, dimension in
+                product.flatMap { product in
+                    let (result, overflow) = product.multipliedReportingOverflow(by: dimension)
+                    return overflow ? nil : result
+                }
+            }
+            guard let expectedBytes, offsets[1] - offsets[0] == expectedBytes else {
+                throw fail(name, "spans \(offsets[1] - offsets[0]) bytes but \(dtypeName) \(shape) needs \(expectedBytes.map(String.init) ?? "more than 2^63")")
             }
             guard offsets[1] <= bufferLength else {
                 throw fail(name, "truncated body: the tensor ends at byte \(offsets[1]) of the data but the file holds \(bufferLength)")

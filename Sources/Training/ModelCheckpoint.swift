@@ -18,6 +18,7 @@ public struct ModelCheckpoint {
         let file = try Self.tensors(contentsOf: url)
         let (network, embeddingSize) = try Self.describe(file, url: url, network: givenNetwork)
         let imageSize = Self.imageSize(of: file, network: network)
+        try Self.checkSizes(of: file, url: url, network: network, embeddingSize: embeddingSize, imageSize: imageSize)
         // Zeros: every value is overwritten by the file's (drawing 65M random numbers for r100 would take a second).
         let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, initialization: .zeros)
         try backbone.loadState(from: file, source: url.path)
@@ -74,6 +75,27 @@ public struct ModelCheckpoint {
             if side * side == cells { imageSize = side * 16 }
         }
         return imageSize
+    }
+
+    /// The largest input side a checkpoint may declare (arcface_torch trains at 112).
+    static let largestImageSize = 1024
+
+    /// Refuses, before a backbone is built for it, a file whose declared sizes the network cannot have or
+    /// whose tensors could not fill it: the input side (a multiple of 16 up to `largestImageSize`), and for an
+    /// IResNet the shape of `fc`, its largest tensor, which grows with the input and the embedding (a damaged
+    /// `image_size` otherwise built a network of billions of parameters; found by the checkpoint fuzz target).
+    static func checkSizes(of file: SafeTensors, url: URL, network: String, embeddingSize: Int, imageSize: Int) throws {
+        guard imageSize >= 16, imageSize <= largestImageSize, imageSize % 16 == 0 else {
+            throw ConfigError(file: url.path, message: "the input size is \(imageSize): a backbone takes a multiple of 16 up to \(largestImageSize)")
+        }
+        guard network != "mbf" else { return }
+        let cells = (imageSize / 16) * (imageSize / 16)
+        let expected = [embeddingSize, 512 * cells]
+        guard let fc = file["fc.weight"], fc.shape == expected else {
+            let found = file["fc.weight"].map { "\($0.shape)" } ?? "missing"
+            throw ConfigError(file: url.path, message: "'fc.weight' is \(found): an \(network) at \(imageSize) px with embedding "
+                + "\(embeddingSize) has \(expected)")
+        }
     }
 
     /// Loads a checkpoint's weights into `backbone`, a fresh `network` of `embeddingSize` at `imageSize`

@@ -48,9 +48,12 @@ public enum TorchCheckpoint {
         let prefix = String(pickleEntry.path.dropLast("data.pkl".count))
         // One pass over the central directory: looking entries up by path in the archive reads it again each time.
         let entriesByPath = Dictionary(entries.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? Int) ?? 0
         func contents(_ entry: Entry) throws -> Data {
             var data = Data()
-            data.reserveCapacity(Int(entry.uncompressedSize))
+            // torch.save stores its entries uncompressed: an entry is never larger than the file, whatever a
+            // damaged header claims (4 GB, found by the pth fuzz target).
+            data.reserveCapacity(min(Int(clamping: entry.uncompressedSize), fileSize))
             do {
                 // The CRC is checked below with zlib's crc32, many times faster than ZIPFoundation's own.
                 _ = try archive.extract(entry, bufferSize: 1 << 20, skipCRC32: true) { data.append($0) }

@@ -1,7 +1,6 @@
 import Foundation
 import MHLR
 import NN
-import Yams
 
 /// A training run's settings under arcface_torch's names (config/base.py and the data-set configs), plus
 /// HaarFace's own: the scheduler, the input size, checkpoints. Read from YAML or JSON; flags override.
@@ -182,7 +181,7 @@ public struct ConfigError: Error, CustomStringConvertible {
         let isJSON = url.pathExtension.lowercased() == "json"
         let object: Any?
         do {
-            object = isJSON ? try JSONSerialization.jsonObject(with: Data(text.utf8)) : try Yams.load(yaml: text)
+            object = isJSON ? try JSONSerialization.jsonObject(with: Data(text.utf8)) : try YAMLValues.load(text)
         } catch {
             throw ConfigError(file: url.path, message: "not valid \(isJSON ? "JSON" : "YAML"): \(error)")
         }

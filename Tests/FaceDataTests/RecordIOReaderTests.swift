@@ -150,6 +150,13 @@ final class RecordIOReaderTests: XCTestCase {
         let garbled = try openDamaged { _, index in index = "0\tzero\n" }
         XCTAssertTrue("\(garbled!)".contains("line 1: expected \"key<TAB>byte offset\", found \"0\tzero\""), "\(String(describing: garbled))")
 
+        // Found by the recordio fuzz target: an offset near 2^64 overflowed the bound check instead of failing it;
+        // one past 2^64 - 1 is no number at all.
+        let wrapping = try openDamaged { _, index in index = "0\t18446744073709551615\n" }
+        XCTAssertTrue("\(wrapping!)".contains("line 1: offset 18446744073709551615 of key 0 is past the end"), "\(String(describing: wrapping))")
+        let tooLong = try openDamaged { _, index in index = "0\t18446744073709551616\n" }
+        XCTAssertTrue("\(tooLong!)".contains("line 1: expected \"key<TAB>byte offset\""), "\(String(describing: tooLong))")
+
         let missing = try openDamaged { _, index in index = index.split(separator: "\n").filter { !$0.hasPrefix("2\t") }.joined(separator: "\n") }
         XCTAssertTrue("\(missing!)".contains("key 2 is not in the index"), "\(String(describing: missing))")
         XCTAssertNil(try openDamaged { _, _ in }, "the undamaged set opens")

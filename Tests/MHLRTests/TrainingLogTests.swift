@@ -60,6 +60,15 @@ final class TrainingLogTests: XCTestCase {
         assertError("x Loss abc Global Step: 20\n", "bad.csv:1: expected a number after 'Loss'")
     }
 
+    /// A replay visits every step up to the last: a step number past TrainingLog.maximumStep (a corrupt digit,
+    /// found by the traininglog fuzz target as a replay that never ended) is refused, in both formats.
+    func testStepsPastTheBoundAreRefused() throws {
+        assertError("x Loss 1.0 Global Step: 20\nx Loss 1.0 Global Step: 1000000000000000\n",
+                    "bad.csv:2: step 1000000000000000 is past the largest a log may name (10000000)")
+        assertError("step,loss\n10000001,2.0\n", "bad.csv:2: step 10000001 is past the largest a log may name (10000000)")
+        XCTAssertEqual(try TrainingLog(bytes: Data("step,loss\n10000000,2.0\n".utf8), source: "ok.csv").lastStep, 10_000_000)
+    }
+
     func testUnreadableFileIsNamed() {
         XCTAssertThrowsError(try TrainingLog(contentsOf: URL(fileURLWithPath: "/nonexistent/training.log"))) { error in
             XCTAssertEqual("\(error)", "/nonexistent/training.log: cannot read the file (No such file or directory)")

@@ -101,6 +101,10 @@ final class SafeTensorsTests: XCTestCase {
         XCTAssertEqual(size.tensor, "w")
         XCTAssertTrue(size.description.contains("needs 8"), size.description)
 
+        // Dimensions whose product overflows 64 bits (2^40 x 2^40): a mismatch, not a trap.
+        let overflow = try XCTUnwrap(problem(header(#"{"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,4]}}"#, body: [0, 0, 0, 0])))
+        XCTAssertTrue(overflow.description.contains("needs more than 2^63"), overflow.description)
+
         let gap = try XCTUnwrap(problem(header(#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, body: [UInt8](repeating: 0, count: 8))))
         XCTAssertEqual(gap.tensor, "w")
         XCTAssertTrue(gap.description.contains("gap"), gap.description)
