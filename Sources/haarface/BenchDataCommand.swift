@@ -20,6 +20,9 @@ struct BenchDataCommand: ParsableCommand {
     @Option(help: "Timed epochs (after one untimed warm-up epoch).")
     var epochs = 2
 
+    @Option(help: "Batches per epoch, warm-up and timed (default: the whole epoch; a large set's epoch takes long).")
+    var batches: Int?
+
     @Option(help: "Model input size in pixels (square).")
     var size = 112
 
@@ -33,16 +36,18 @@ struct BenchDataCommand: ParsableCommand {
                                     workerCount: workers, prefetchBatches: max(4, 2 * workers))
         if singleThread { return try runSingleThread(source, kind: location.kind, options: options) }
         let loader = try Loader(source: source, options: options)
+        if let batches, batches < 1 { throw ValidationError("--batches must be at least 1, found \(batches)") }
+        let batchesPerEpoch = min(batches ?? loader.batchesPerEpoch, loader.batchesPerEpoch)
         // Warm-up: one untimed epoch (threads start, files enter the page cache).
-        for _ in 0..<loader.batchesPerEpoch { _ = try loader.next() }
+        for _ in 0..<batchesPerEpoch { _ = try loader.next() }
         // Channel means over the timed epochs: independent of order and flips, so they can be checked against
         // another loader's over the same images (every image once per epoch when the batch size divides the count).
         var channelSums = [Double](repeating: 0, count: 3)
         let plane = size * size
-        let timedImages = epochs * loader.batchesPerEpoch * batchSize
+        let timedImages = epochs * batchesPerEpoch * batchSize
         let start = Date()
         let cpuStart = cpuSeconds(CLOCK_PROCESS_CPUTIME_ID)
-        for _ in 0..<(epochs * loader.batchesPerEpoch) {
+        for _ in 0..<(epochs * batchesPerEpoch) {
             let batch = try loader.next()
             batch.images.withUnsafeBufferPointer { pixels in
                 for slot in 0..<batchSize {
