@@ -28,6 +28,9 @@ public final class JPEGCodec {
         tjDestroy(encoder)
     }
 
+    /// The most pixels a decoded image may have (8192 x 8192).
+    public static let largestPixelCount = 1 << 26
+
     /// Decodes JPEG bytes to RGB. `source` names the bytes' origin in errors.
     public func decode(_ bytes: UnsafeRawBufferPointer, source: String) throws -> RGBImage {
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -40,6 +43,12 @@ public final class JPEGCodec {
             let reason = message(decoder)
             resetDecoder()
             throw JPEGError(source: source, reason: "not a JPEG (\(reason))")
+        }
+        // The header alone sets the buffer: a 43-byte file declaring 32,000 x 32,000 pixels asked for 3 GB (found
+        // by the jpeg fuzz target). Face images are far smaller than this bound.
+        guard Int(width) * Int(height) <= Self.largestPixelCount else {
+            resetDecoder()
+            throw JPEGError(source: source, reason: "\(width) x \(height) pixels: larger than any face image (at most \(Self.largestPixelCount))")
         }
         var pixels = [UInt8](repeating: 0, count: Int(width) * Int(height) * 3)
         // The accurate integer DCT (flags 0), as PIL and OpenCV decode: the fast DCT shifts red and blue

@@ -42,6 +42,22 @@ final class JPEGRecoveryTests: XCTestCase {
     }
 }
 
+final class JPEGBombTests: XCTestCase {
+    /// Found by the jpeg fuzz target (Fuzz/regressions/jpeg): 43 bytes whose frame header (SOF0) declares
+    /// 65,304 x 16,144 pixels made the decoder allocate 3 GB before reading any data; it is refused from the
+    /// header, and the codec still decodes the next image.
+    func testAHeaderDeclaringAHugeImageIsRefusedBeforeAllocating() throws {
+        let bomb = Data([0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 0x08, 0x3F, 0x10, 0xFF, 0x18, 0x03, 0x01, 0x22, 0x00, 0x02,
+                         0x11, 0x01, 0x03, 0x11, 0x01, 0xFF, 0xDA, 0x00, 0x0C, 0x03, 0x01, 0x00, 0x02, 0x11, 0x03, 0xFF,
+                         0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x11, 0x3F, 0x00, 0xD8])
+        let codec = JPEGCodec()
+        XCTAssertThrowsError(try codec.decode(bomb, source: "bomb.jpg")) { error in
+            XCTAssertEqual("\(error)", "bomb.jpg: 65304 x 16144 pixels: larger than any face image (at most 67108864)")
+        }
+        XCTAssertEqual(try codec.decode(try makeJPEG(width: 16, height: 16, red: 200), source: "good").width, 16)
+    }
+}
+
 final class JPEGReferenceTests: XCTestCase {
     /// Byte-identical to PIL's decoding (scripts/reference/data_jpeg.py) of a noisy image: the accurate DCT
     /// and fancy upsampling, as torchvision's ImageFolder decodes.
