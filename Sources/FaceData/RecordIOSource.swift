@@ -175,7 +175,7 @@ public final class RecordIOSource: ImageSource, Sendable {
 
     /// The unsigned decimal number `text[digits]` spells, if it is one that fits 64 bits.
     private static func decimal(_ text: UnsafeBufferPointer<UInt8>, _ digits: Range<Int>) -> UInt64? {
-        guard !digits.isEmpty, digits.count <= 20 else { return nil }
+        guard !digits.isEmpty else { return nil }
         var value: UInt64 = 0
         for position in digits {
             let byte = text[position]
