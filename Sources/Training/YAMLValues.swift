@@ -53,7 +53,10 @@ enum YAMLValues {
             switch node.tag.rawValue {   // the type the resolver gave the scalar, as Yams' constructor reads it
             case Tag.Name.null.rawValue: return NSNull()
             case Tag.Name.bool.rawValue: if let value = Bool.construct(from: scalar) { return value }
-            case Tag.Name.int.rawValue: if let value = Int.construct(from: scalar) { return value }
+            case Tag.Name.int.rawValue:
+                // YAML 1.1's base-60 integers ("1:30") are left as text: Yams' constructor multiplies them out
+                // unchecked and traps on overflow (-4444444444444444436:2, found by the yaml fuzz target).
+                if !scalar.string.contains(":"), let value = Int.construct(from: scalar) { return value }
             case Tag.Name.float.rawValue: if let value = Double.construct(from: scalar) { return value }
             default: break
             }

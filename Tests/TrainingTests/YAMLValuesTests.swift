@@ -31,6 +31,13 @@ final class YAMLValuesTests: XCTestCase {
         XCTAssertEqual(values["again"] as? Int, 2)
     }
 
+    /// YAML 1.1's base-60 integers stay text: Yams multiplies them out unchecked, and this one trapped it
+    /// (found by the yaml fuzz target; Fuzz/regressions/yaml).
+    func testBase60IntegersAreLeftAsText() throws {
+        XCTAssertEqual(try YAMLValues.load("-4444444444444444436:2") as? String, "-4444444444444444436:2")
+        XCTAssertEqual((try YAMLValues.load("at: 1:30\n") as? [String: Any])?["at"] as? String, "1:30")
+    }
+
     func testMalformedAndUnboundedDocumentsAreRefused() {
         assertRefused("a: 1\na: 2\n", "duplicated key(s): 'a'")   // Yams' parser refuses these itself
         assertRefused("{[x]: 1}\n", "a key that is not a plain name (line 1, column 2)")
