@@ -35,6 +35,7 @@ public enum TorchCheckpoint {
                 return storage
             }
         }
+        try checkCentralDirectory(of: url, fail: fail)
         let archive: Archive
         do {
             archive = try Archive(url: url, accessMode: .read)
@@ -82,6 +83,43 @@ public enum TorchCheckpoint {
             let storage = try contents(entry)
             storages[key] = storage
             return storage
+        }
+    }
+
+    /// Refuses an archive whose end records place the central directory outside the file, before ZIPFoundation
+    /// reads it: it adds entry sizes to a ZIP64 offset near 2^64 unchecked and traps (found by the pth fuzz
+    /// target). The end of central directory record (and, where it defers to them, the ZIP64 locator and
+    /// record) as the ZIP format (APPNOTE 4.3.14-4.3.16) defines them.
+    static func checkCentralDirectory(of url: URL, fail: (String) -> ConfigError) throws {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw fail("cannot read the file") }
+        defer { try? handle.close() }
+        let size = (try? handle.seekToEnd()) ?? 0
+        func read(_ count: Int, at offset: UInt64) -> [UInt8] {
+            guard offset < size, (try? handle.seek(toOffset: offset)) != nil else { return [] }
+            return [UInt8]((try? handle.read(upToCount: count)) ?? Data())
+        }
+        func little(_ bytes: [UInt8], _ at: Int, _ width: Int) -> UInt64 {
+            (0..<width).reduce(UInt64(0)) { $0 | UInt64(bytes[at + $1]) << (8 * UInt64($1)) }
+        }
+        // The end record is the last 22 bytes, or fewer than 64 KiB before them when it carries a comment.
+        let tailStart = size > 22 + 0xFFFF ? size - 22 - 0xFFFF : 0
+        let tail = read(Int(size - tailStart), at: tailStart)
+        guard tail.count >= 22,
+              let at = stride(from: tail.count - 22, through: 0, by: -1).first(where: { tail[$0..<($0 + 4)] == [0x50, 0x4B, 0x05, 0x06] })
+        else { throw fail("a zip without its end of central directory record: not a torch.save file, or truncated") }
+        var directoryOffset = little(tail, at + 16, 4), directorySize = little(tail, at + 12, 4)
+        let locatorAt = Int(at) - 20
+        if locatorAt >= 0, tail[locatorAt..<(locatorAt + 4)] == [0x50, 0x4B, 0x06, 0x07] {
+            let recordOffset = little(tail, locatorAt + 8, 8)
+            let record = read(56, at: recordOffset)
+            guard record.count == 56, record[0..<4] == [0x50, 0x4B, 0x06, 0x06] else {
+                throw fail("the ZIP64 end record is not where its locator says (byte \(recordOffset) of \(size))")
+            }
+            directorySize = little(record, 40, 8)
+            directoryOffset = little(record, 48, 8)
+        }
+        guard directoryOffset <= size, directorySize <= size - directoryOffset else {
+            throw fail("the central directory (\(directorySize) bytes at byte \(directoryOffset)) lies outside the file's \(size) bytes: damaged")
         }
     }
 
