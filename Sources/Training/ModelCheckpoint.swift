@@ -83,7 +83,7 @@ public struct ModelCheckpoint {
     /// Refuses, before a backbone is built for it, a file whose declared sizes the network cannot have or
     /// whose tensors could not fill it: the input side (a multiple of 16 up to `largestImageSize`), and for an
     /// IResNet the shape of `fc`, its largest tensor, which grows with the input and the embedding (a damaged
-    /// `image_size` otherwise built a network of billions of parameters; found by the checkpoint fuzz target).
+    /// `image_size` otherwise built a network of billions of parameters).
     static func checkSizes(of file: SafeTensors, url: URL, network: String, embeddingSize: Int, imageSize: Int) throws {
         guard imageSize >= 16, imageSize <= largestImageSize, imageSize % 16 == 0 else {
             throw ConfigError(file: url.path, message: "the input size is \(imageSize): a backbone takes a multiple of 16 up to \(largestImageSize)")

@@ -60,8 +60,8 @@ final class TrainingLogTests: XCTestCase {
         assertError("x Loss abc Global Step: 20\n", "bad.csv:1: expected a number after 'Loss'")
     }
 
-    /// A replay visits every step up to the last: a step number past TrainingLog.maximumStep (a corrupt digit,
-    /// found by the traininglog fuzz target as a replay that never ended) is refused, in both formats.
+    /// A replay visits every step up to the last: a step number past TrainingLog.maximumStep (a corrupt digit
+    /// would make a replay run for days) is refused, in both formats.
     func testStepsPastTheBoundAreRefused() throws {
         assertError("x Loss 1.0 Global Step: 20\nx Loss 1.0 Global Step: 1000000000000000\n",
                     "bad.csv:2: step 1000000000000000 is past the largest a log may name (10000000)")

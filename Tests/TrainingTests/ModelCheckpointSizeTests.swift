@@ -4,8 +4,8 @@ import XCTest
 @testable import Training
 
 /// A checkpoint is refused before a backbone is built for it when its declared sizes could not be a backbone's
-/// or its largest tensor cannot fill the one they describe (found by the checkpoint fuzz target: a damaged
-/// `image_size` built a network of billions of parameters). Shapes follow insightface's IResNet: `fc` maps
+/// or its largest tensor cannot fill the one they describe (a damaged `image_size` built a network of billions
+/// of parameters). Shapes follow insightface's IResNet: `fc` maps
 /// 512 x (H/16) x (W/16) features to the embedding.
 final class ModelCheckpointSizeTests: XCTestCase {
     func write(_ tensors: [String: [Int]], metadata: [String: String]) throws -> URL {
