@@ -88,11 +88,12 @@ test: interop-deps fuzz-smoke
 # what it finds in .build-fuzz/corpus; `make fuzz-minimise` merges that into the committed Fuzz/corpus.
 FUZZ_SECONDS ?= 300
 FUZZ_TARGETS ?=
+FUZZ_RUNS ?=
 fuzz-smoke: deps
 	Fuzz/run.sh smoke
 
 fuzz: deps
-	Fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+	FUZZ_RUNS=$(FUZZ_RUNS) Fuzz/run.sh long $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-minimise: deps
 	Fuzz/run.sh minimise $(FUZZ_TARGETS)

@@ -2,7 +2,8 @@
 # Builds the fuzz targets (Fuzz/Targets: every reader of untrusted bytes) with libFuzzer and AddressSanitizer
 # and runs them:
 #   Fuzz/run.sh smoke                        each target ~1 s on its committed corpus (make fuzz-smoke, in make test)
-#   Fuzz/run.sh long [SECONDS] [TARGET...]   each target SECONDS (default 300) in a kept corpus (make fuzz)
+#   Fuzz/run.sh long [SECONDS] [TARGET...]   each target SECONDS (default 300) in a kept corpus (make fuzz);
+#                                            FUZZ_RUNS=N stops a target sooner, after N executions
 #   Fuzz/run.sh minimise [TARGET...]         merges the kept corpus into the committed one, Fuzz/corpus/<target>
 # A run reports its executions (libFuzzer's "Done N runs"); a crash, hang (10 s), leak or allocation over
 # 2 GB fails the script and keeps the input in .build-fuzz/artifacts/<target>/.
@@ -41,7 +42,8 @@ for target in "${targets[@]}"; do
     [ -n "$(ls -A "$committed")" ] || inputs+=("$seeds/$target")
     case $mode in
         smoke) flags=(-max_total_time=1) ; corpora=("$kept" "${inputs[@]}") ;;
-        long) flags=(-max_total_time="$seconds" -print_final_stats=1) ; corpora=("$kept" "${inputs[@]}") ;;
+        long) flags=(-max_total_time="$seconds" -print_final_stats=1 ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"})
+              corpora=("$kept" "${inputs[@]}") ;;
         minimise)
             rm -rf "$committed.new" && mkdir -p "$committed.new"
             FUZZ_TARGET=$target "$binary" -merge=1 -max_len=65536 "$committed.new" "$committed" "$kept" > "$out/$target.merge.log" 2>&1 \
@@ -53,13 +55,13 @@ for target in "${targets[@]}"; do
     esac
     echo "fuzz: $target for ${seconds}s"
     if ! FUZZ_TARGET=$target "$binary" "${flags[@]}" -max_len=65536 -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 \
-            -artifact_prefix="$artifacts" "${corpora[@]}" > "$out/$target.log" 2>&1; then
-        tail -40 "$out/$target.log"
+            -artifact_prefix="$artifacts" "${corpora[@]}" > "$out/$target.$mode.log" 2>&1; then
+        tail -40 "$out/$target.$mode.log"
         echo "fuzz: $target FAILED (input saved under $artifacts)"
         status=1
         continue
     fi
-    grep -E "^Done [0-9]+ runs" "$out/$target.log" | tail -1 | sed "s/^/fuzz: $target: /"
+    grep -E "^Done [0-9]+ runs" "$out/$target.$mode.log" | tail -1 | sed "s/^/fuzz: $target: /"
 done
 rm -f /dev/shm/haarface-fuzz-*
 exit $status

@@ -9,6 +9,9 @@
 //                        ranks, backward, gradient averaging, clipping, SGD on both groups) with batch norm on its
 //                        running statistics, where they are one computation with one process on the gathered
 //                        batch: the weights after them against that process's
+//   step sync            the same with batch norm on batch statistics, synchronised over the ranks
+//                        (SyncBatchNorm): the weights and running statistics against the one process's, whose
+//                        batch norms take the synchronised path with a world of one
 //   head-bench CLASSES SAMPLE_RATE GLOBAL_BATCH STEPS
 //                        a benchmark, not a check: the head alone (loss, backward, SGD with momentum and weight
 //                        decay on this rank's centres) at a class count such as WebFace12M's 617,970, embedding
@@ -106,10 +109,23 @@ case "gradients":
     report["buckets"] = Double(overlapped.bucketCount)
     report["buckets_started_during_backward"] = Double(overlapped.bucketsStartedDuringBackward)
 case "step":
-    func train(_ communicator: any Communicator, images: [Float], labels: [Int]) throws -> (backbone: [Float], head: [Float]) {
+    let synchronised = arguments.dropFirst().first == "sync"
+    func train(_ communicator: any Communicator, images: [Float], labels: [Int]) throws
+        -> (backbone: [Float], head: [Float], statistics: [Float]) {
         let backbone = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,
                                    initialization: .random(seed: 3))
-        backbone.eval()   // per-sample batch norm: what the ranks compute together is what one process computes
+        let batchNorms = backbone.allModules.compactMap { $0 as? BatchNorm }
+        if synchronised {
+            // Batch statistics over the ranks' batches together: one computation with one process's batch.
+            // The one process takes the same path with a world of one (sums that change nothing): oneDNN's own
+            // batch norm, whose float32 statistics differ from these Double sums by ~1e-5 per layer
+            // (SyncBatchNormTests), ends two steps through 20 small-batch layers ~3e-3 apart, which would hide
+            // what this check is for, the exchange.
+            backbone.train()
+            for layer in batchNorms { layer.crossRankSum = { try communicator.allReduce($0, .sum) } }
+        } else {
+            backbone.eval()   // per-sample batch norm: what the ranks compute together is what one process computes
+        }
         let shard = ClassShard.of(classCount: 23, rank: communicator.rank, worldSize: communicator.worldSize)
         let head = try PartialFC(margin: .arcFace(scale: 16), embeddingSize: 8, classCount: 23, seed: 5, shard: shard)
         let sgd = try SGD(groups: [backbone.trainableParameters, [head.weight]].map {
@@ -124,7 +140,8 @@ case "step":
             sgd.step()
             sgd.zeroGrad()
         }
-        return (backbone.trainableParameters.flatMap(\.values), try communicator.gather(head.weight.values, root: 0) ?? [])
+        return (backbone.trainableParameters.flatMap(\.values), try communicator.gather(head.weight.values, root: 0) ?? [],
+                batchNorms.flatMap { $0.runningMean.values + $0.runningVar.values })
     }
     var stream = SplitMix64(seed: 500 + UInt64(communicator.rank))
     let images = stream.normal(4 * 3 * 16 * 16, std: 1)
@@ -139,6 +156,8 @@ case "step":
             maxDifference(Array(backbones[($0 * count)..<(($0 + 1) * count)]), single.backbone)
         }.max()!
         report["head_difference"] = maxDifference(ranks.head, single.head)
+        report["statistics_difference"] = maxDifference(ranks.statistics, single.statistics)
+        report["statistics_largest"] = Double(single.statistics.map(abs).max() ?? 0)
         let initial = try IResNet(depth: 18, widths: [8, 8, 16, 16], imageHeight: 16, imageWidth: 16, embeddingSize: 8,
                                   initialization: .random(seed: 3)).trainableParameters.flatMap(\.values)
         report["backbone_change"] = maxDifference(initial, single.backbone)

@@ -103,6 +103,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
         }
     }
 
+    /// Removes the scratch files this process's runs left in /dev/shm (Fuzz/run.sh removes the fuzzers').
+    public static func removeScratchFiles() {
+        let folder = scratchBase.deletingLastPathComponent(), prefix = scratchBase.lastPathComponent + "."
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasPrefix(prefix) {
+            try? FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+        }
+    }
+
     private static let codec = JPEGCodec()
     /// A loose crop for the IJB faces' alignment.
     private static let crop = RGBImage(width: 32, height: 32)

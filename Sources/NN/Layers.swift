@@ -78,6 +78,8 @@ public final class BatchNorm: Module, UnaryLayer {
     public let numBatchesTracked: BatchCounter
     public let epsilon: Float
     public var momentum: Float
+    /// Set, the training batch is every rank's together (torch.nn.SyncBatchNorm; see Engine.batchNorm).
+    public var crossRankSum: CrossRankSum?
 
     public init(name: String, channels: Int, epsilon: Float = 1e-5, momentum: Float = 0.1,
                 frozenWeight: Bool = false, initializer: Initializer) {
@@ -106,7 +108,7 @@ public final class BatchNorm: Module, UnaryLayer {
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
         let output = try batchNorm(input, weight: self.input(weight), bias: self.input(bias),
                                    runningMean: runningMean, runningVar: runningVar, training: isTraining,
-                                   momentum: momentum, epsilon: epsilon)
+                                   momentum: momentum, epsilon: epsilon, crossRankSum: crossRankSum)
         if isTraining { numBatchesTracked.value += 1 }
         return output
     }

@@ -45,11 +45,15 @@ public struct SafeTensor: Equatable, Sendable {
     /// An F32 tensor.
     public init(float32 values: [Float], shape: [Int]) {
         precondition(values.count == shape.reduce(1, *), "\(values.count) values for shape \(shape)")
+        #if _endian(little)
+        let bytes = values.withUnsafeBytes { Array($0) }   // the file's byte order is this machine's
+        #else
         var bytes = [UInt8](repeating: 0, count: values.count * 4)
         for (i, value) in values.enumerated() {
             let bits = value.bitPattern
             for b in 0..<4 { bytes[4 * i + b] = UInt8(truncatingIfNeeded: bits >> (8 * UInt32(b))) }
         }
+        #endif
         self.init(dtype: .float32, shape: shape, bytes: bytes)
     }
 
@@ -81,11 +85,15 @@ public struct SafeTensor: Equatable, Sendable {
         var values = [Float](repeating: 0, count: elementCount)
         switch dtype {
         case .float32:
+            #if _endian(little)
+            bytes.withUnsafeBytes { source in values.withUnsafeMutableBytes { $0.copyMemory(from: source) } }
+            #else
             for i in 0..<values.count {
                 var bits: UInt32 = 0
                 for b in 0..<4 { bits |= UInt32(bytes[4 * i + b]) << (8 * UInt32(b)) }
                 values[i] = Float(bitPattern: bits)
             }
+            #endif
         case .bfloat16:
             for i in 0..<values.count {
                 let bits = UInt32(bytes[2 * i]) | UInt32(bytes[2 * i + 1]) << 8
@@ -282,32 +290,43 @@ public struct SafeTensors: Equatable, Sendable {
 
     /// The file's bytes: tensors in name order, header padded with spaces to a multiple of 8 bytes.
     public func encoded() -> [UInt8] {
-        let names = tensors.keys.sorted()
-        var json = "{"
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(byteCount)
+        writePieces { bytes += $0 }
+        return bytes
+    }
+
+    /// The file's size in bytes.
+    public var byteCount: Int { 8 + header().count + tensors.values.reduce(0) { $0 + $1.bytes.count } }
+
+    /// Hands the file's bytes to `emit` in order, in pieces (the header's length and the header, then each
+    /// tensor's bytes where they lie): a 1.2 GB tensor is written without another copy of it.
+    public func writePieces(_ emit: (UnsafeRawBufferPointer) throws -> Void) rethrows {
+        let header = header()
+        var length = UInt64(header.count).littleEndian
+        try withUnsafeBytes(of: &length) { try emit($0) }
+        try header.withUnsafeBytes { try emit($0) }
+        for name in tensors.keys.sorted() { try tensors[name]!.bytes.withUnsafeBytes { try emit($0) } }
+    }
+
+    /// The JSON header, tensors in name order, padded with spaces to a multiple of 8 bytes.
+    private func header() -> [UInt8] {
         var entries: [String] = []
         if !metadata.isEmpty {
             let fields = metadata.keys.sorted().map { "\(Self.jsonString($0)):\(Self.jsonString(metadata[$0]!))" }
             entries.append("\"__metadata__\":{\(fields.joined(separator: ","))}")
         }
         var offset = 0
-        for name in names {
+        for name in tensors.keys.sorted() {
             let tensor = tensors[name]!
             let end = offset + tensor.bytes.count
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             entries.append("\(Self.jsonString(name)):{\"dtype\":\"\(tensor.dtype.rawValue)\",\"shape\":[\(shape)],\"data_offsets\":[\(offset),\(end)]}")
             offset = end
         }
-        json += entries.joined(separator: ",") + "}"
-        var header = Array(json.utf8)
+        var header = Array(("{" + entries.joined(separator: ",") + "}").utf8)
         while header.count % 8 != 0 { header.append(UInt8(ascii: " ")) }
-
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(8 + header.count + offset)
-        let length = UInt64(header.count)
-        for b in 0..<8 { bytes.append(UInt8(truncatingIfNeeded: length >> (8 * UInt64(b)))) }
-        bytes += header
-        for name in names { bytes += tensors[name]!.bytes }
-        return bytes
+        return header
     }
 
     /// Writes the file atomically (a temporary file renamed into place).

@@ -409,11 +409,24 @@ struct GraphMatcher {
         return result
     }
 
+    /// The most elements a tensor may have (2^32, 16 GiB of float32: far more than any backbone weight).
+    static let largestElementCount = 1 << 32
+
     /// A tensor's values as float32: FLOAT, FLOAT16, BFLOAT16, DOUBLE and the integer types (shapes), from
     /// raw little-endian bytes or the typed fields.
     static func constant(_ tensor: Onnx_TensorProto, file: String) throws -> Constant {
         let shape = tensor.dims.map(Int.init)
-        let count = shape.reduce(1, *)
+        // The dimensions are the file's word: each checked, and their product bounded before it is used (a
+        // fuzzed file's dimensions multiplied past Int64 and trapped; the onnx fuzz target's find).
+        var count = 1
+        for dimension in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: max(dimension, 1))
+            guard dimension >= 0, !overflow, product <= Self.largestElementCount else {
+                throw ONNXError(file: file, problem: "tensor '\(tensor.name)' has shape \(shape), "
+                                + (dimension < 0 ? "a negative dimension" : "more than \(Self.largestElementCount) elements"))
+            }
+            count = dimension == 0 ? 0 : product
+        }
         if tensor.dataLocation == .external {
             throw ONNXError(file: file, problem: "tensor '\(tensor.name)' is stored in an external file; save the model with its weights inside")
         }

@@ -22,6 +22,11 @@ public struct CheckpointStore: Sendable {
     /// Writes the files of a checkpoint (file name -> contents) and their manifest, and makes them the current
     /// checkpoint.
     public func write(_ files: [String: Data]) throws {
+        try write(files.mapValues { FileContents($0) })
+    }
+
+    /// The same, each file's contents handed over in pieces as it is written.
+    public func write(_ files: [String: FileContents]) throws {
         let number = FaultInjection.checkpointBegun()
         let manager = FileManager.default
         try? manager.removeItem(at: partial)
@@ -29,8 +34,8 @@ public struct CheckpointStore: Sendable {
             try manager.createDirectory(at: partial, withIntermediateDirectories: true)
             var manifest = CheckpointManifest()
             for (index, (fileName, contents)) in files.sorted(by: { $0.key < $1.key }).enumerated() {
-                try AtomicFile.writeDurably(contents, to: partial.appendingPathComponent(fileName))
-                manifest.add(fileName, contents: contents)
+                let checksum = try AtomicFile.writeDurably(contents, to: partial.appendingPathComponent(fileName))
+                manifest.add(CheckpointManifest.Entry(fileName: fileName, bytes: contents.byteCount, crc32: checksum))
                 if index == 0 { FaultInjection.killIfDue(.files, checkpoint: number) }
             }
             try AtomicFile.writeDurably(manifest.encoded(), to: partial.appendingPathComponent(CheckpointManifest.fileName))
@@ -121,8 +126,8 @@ struct CheckpointManifest {
 
     init() {}
 
-    mutating func add(_ fileName: String, contents: Data) {
-        entries.append(Entry(fileName: fileName, bytes: contents.count, crc32: Self.crc32(contents)))
+    mutating func add(_ entry: Entry) {
+        entries.append(entry)
     }
 
     func encoded() -> Data {
@@ -163,17 +168,19 @@ struct CheckpointManifest {
     }
 
     static func crc32(_ data: Data) -> UInt32 {
-        data.withUnsafeBytes { buffer -> UInt32 in
-            var checksum: uLong = 0
-            var offset = 0
-            let bytes = buffer.bindMemory(to: UInt8.self)
-            repeat {   // zlib takes a 32-bit length: a file of 4 GiB or more goes in pieces
-                let length = min(bytes.count - offset, 1 << 30)
-                checksum = CZlibCRC.crc32(checksum, bytes.baseAddress.map { $0 + offset }, uInt(length))
-                offset += length
-            } while offset < bytes.count
-            return UInt32(checksum)
+        data.withUnsafeBytes { crc32($0, continuing: 0) }
+    }
+
+    /// The CRC-32 of the bytes before `buffer` (`checksum`) and `buffer`'s.
+    static func crc32(_ buffer: UnsafeRawBufferPointer, continuing checksum: UInt32) -> UInt32 {
+        var checksum = uLong(checksum)
+        var offset = 0
+        while offset < buffer.count {   // zlib takes a 32-bit length: 4 GiB or more goes in pieces
+            let length = min(buffer.count - offset, 1 << 30)
+            checksum = CZlibCRC.crc32(checksum, (buffer.baseAddress! + offset).assumingMemoryBound(to: UInt8.self), uInt(length))
+            offset += length
         }
+        return UInt32(checksum)
     }
 
     static func hex(_ checksum: UInt32) -> String { String(format: "%08x", checksum) }

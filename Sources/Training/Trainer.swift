@@ -227,6 +227,12 @@ public final class Trainer {
         }
         let backbone = try Backbone.make(network: config.network, embeddingSize: config.embeddingSize,
                                          imageSize: config.imageSize, seed: config.seed)
+        if config.syncBatchNorm && communicator.worldSize > 1 {
+            // torch.nn.SyncBatchNorm: each batch norm's statistics over the global batch, not this rank's part.
+            for layer in backbone.allModules.compactMap({ $0 as? BatchNorm }) {
+                layer.crossRankSum = { [communicator] in try communicator.allReduce($0, .sum) }
+            }
+        }
         let margin = try CombinedMargin(scale: Float(config.scale), m1: Float(config.marginList[0]), m2: Float(config.marginList[1]),
                                         m3: Float(config.marginList[2]),
                                         interclassFilteringThreshold: Float(config.interclassFilteringThreshold),
@@ -515,18 +521,20 @@ public final class Trainer {
     private func saveCheckpoint() throws {
         let generators = try communicator.allGatherBytes(Array(try JSONEncoder().encode(head.generator)))
             .map { try JSONDecoder().decode(HeadRandom.self, from: Data($0)) }
-        let (backboneFile, headWeights) = try atEvaluationWeights {
-            (communicator.isRoot ? backbone.stateTensors(metadata: modelMetadata).encoded() : [],
-             try communicator.gather(head.weight.values, root: 0))
+        // At WebFace12M's size the head and its momentum are 1.2 GB each: each is gathered and turned into its
+        // file's tensor at once (the gathered floats freed), and the files are written from those tensors.
+        let headShape = [head.classCount, head.embeddingSize]
+        let (backboneFile, headTensor) = try atEvaluationWeights {
+            (communicator.isRoot ? backbone.stateTensors(metadata: modelMetadata) : SafeTensors(),
+             try communicator.gather(head.weight.values, root: 0).map { SafeTensor(float32: $0, shape: headShape) })
         }
         var optimizerState = optimizer.stateTensors()
         for key in optimizer.stateKeys(of: head.weight) {
             // Present on every rank or on none (SGD's momentum appears at the first update).
-            guard let shard = optimizerState[key] else { continue }
-            let whole = try communicator.gather(shard.floats(), root: 0)
-            optimizerState[key] = whole.map { SafeTensor(float32: $0, shape: [head.classCount, head.embeddingSize]) }
+            guard let shard = optimizerState.tensors.removeValue(forKey: key) else { continue }
+            optimizerState[key] = try communicator.gather(shard.floats(), root: 0).map { SafeTensor(float32: $0, shape: headShape) }
         }
-        guard communicator.isRoot, let headWeights else { return }
+        guard communicator.isRoot, let headTensor else { return }
         state.headGenerator = head.generator
         state.headGenerators = generators
         state.ranks = communicator.worldSize
@@ -536,13 +544,11 @@ public final class Trainer {
         state.logBytes = log?.size ?? 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        let headFile = SafeTensors(tensors: [head.weight.name: SafeTensor(float32: headWeights,
-                                                                         shape: [head.classCount, head.embeddingSize])])
         try checkpoints.write([
-            "backbone.safetensors": Data(backboneFile),
-            "head.safetensors": Data(headFile.encoded()),
-            "optimizer.safetensors": Data(optimizerState.encoded()),
-            "trainer.json": try encoder.encode(state),
+            "backbone.safetensors": FileContents(safeTensors: backboneFile),
+            "head.safetensors": FileContents(safeTensors: SafeTensors(tensors: [head.weight.name: headTensor])),
+            "optimizer.safetensors": FileContents(safeTensors: optimizerState),
+            "trainer.json": FileContents(try encoder.encode(state)),
         ])
     }
 

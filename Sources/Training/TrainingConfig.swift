@@ -52,6 +52,9 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
     /// arcface_torch's mixed-precision knob: here the trunk computes in bfloat16 (this CPU's fast path),
     /// weights, statistics and the head stay float32.
     public var fp16 = false
+    /// Batch norm over the global batch on several ranks (torch.nn.SyncBatchNorm) instead of each rank's own
+    /// images (arcface_torch's DDP, the default).
+    public var syncBatchNorm = false
     /// sgd (arcface_torch's) or schedulefree (Defazio et al. 2024: evaluated and saved at its average x, with
     /// batch-norm statistics re-measured there; `momentum` is its beta).
     public var optimizer = "sgd"
@@ -138,6 +141,9 @@ public struct TrainingConfig: Codable, Equatable, @unchecked Sendable {
               onResume: .mayChange),
         .make("skip_bad_images", \.skipBadImages, "Skip undecodable images (counted) instead of stopping.", onResume: .mayChange),
         .make("fp16", \.fp16, "Mixed precision (arcface_torch's knob): the trunk computes in bfloat16, weights stay float32."),
+        .make("sync_batch_norm", \.syncBatchNorm,
+              "On several ranks, batch norm's statistics over the global batch (torch.nn.SyncBatchNorm) rather than each "
+              + "rank's images (arcface_torch's DDP)."),
         .make("optimizer", \.optimizer,
               "sgd, or schedulefree (schedule-free SGD: trains at y, evaluates and saves the average x; momentum is its beta).") { value, _ in
             optimizers.contains(value) ? nil : "expected sgd or schedulefree, found '\(value)'"

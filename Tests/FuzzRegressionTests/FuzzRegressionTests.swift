@@ -10,6 +10,10 @@ final class FuzzRegressionTests: XCTestCase {
     static let regressions = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fuzz/regressions")
 
+    override func tearDown() {
+        FuzzTarget.removeScratchFiles()
+    }
+
     func testEveryRegressionInputGetsAnAnswer() throws {
         let manager = FileManager.default
         let folders = try manager.contentsOfDirectory(atPath: Self.regressions.path).sorted()

@@ -124,4 +124,19 @@ final class ONNXExportTests: XCTestCase {
             XCTAssertTrue("\(error)".hasPrefix("junk.onnx: "), "\(error)")
         }
     }
+
+    /// An initializer's dimensions are checked before they are multiplied: a product past Int64 trapped (the onnx
+    /// fuzz target's find, Fuzz/regressions/onnx); a negative dimension and 2^33 elements are refused too.
+    func testATensorWhoseDimensionsCannotBeIsRefused() throws {
+        let model = try TestModels.iresnet(depth: 18, widths: [8, 8, 16, 16], imageSize: 32, embeddingSize: 16)
+        for (dims, problem) in [([Int64(1) << 40, 1 << 40], "more than 4294967296 elements"), ([3, -2], "a negative dimension"),
+                                ([1 << 17, 1 << 16], "more than 4294967296 elements")] {
+            var proto = try Onnx_ModelProto(serializedBytes: ONNXExport.serializedModel(of: model, imageSize: 32))
+            proto.graph.initializer[0].dims = dims
+            let name = proto.graph.initializer[0].name
+            XCTAssertThrowsError(try ONNXImport.stateDict(serialized: proto.serializedData(), file: "dims.onnx")) { error in
+                XCTAssertEqual("\(error)", "dims.onnx: tensor '\(name)' has shape \(dims), \(problem)")
+            }
+        }
+    }
 }

@@ -78,7 +78,7 @@ final class SettingsTableTests: XCTestCase {
         "val_targets": ("lfw,agedb_30", ["lfw", "agedb_30"]), "num_workers": ("3", 3), "image_size": ("32", 32),
         "checkpoint_every": ("10", 10), "exact_margin_gradient": ("true", true), "skip_nonfinite": ("true", true),
         "skip_bad_images": ("true", true), "fp16": ("true", true), "optimizer": ("schedulefree", "schedulefree"), "init": ("/tmp/model.pt", "/tmp/model.pt"),
-        "tensorboard": ("false", false), "global_batch_size": ("64", 64),
+        "tensorboard": ("false", false), "global_batch_size": ("64", 64), "sync_batch_norm": ("true", true),
         "scheduler": ("", ["name": "poly", "power": 2.0] as [String: Any]),
     ]
 

@@ -12,9 +12,12 @@
 3. With --accuracy-seeds 1,2,3 (instead of 1 and 2): the embedded default (`make run`'s run, global batch 64)
    on one process and on 2 ranks x 32 for each seed; the held-out accuracy of each, the mean and spread per
    side and the mean difference (the timing of these runs does not matter, so they may share the machine).
+   With --sync-batch-norm also 2 ranks x 32 with synchronised batch norm (`--sync-batch-norm`: statistics over
+   the global batch of 64, as the one process has them); without --accuracy-seeds, the flag adds that arm to
+   the trainer's rounds (1.), with its speed against per-rank batch norm's.
 
     python3 scripts/bench/distributed_bench.py [--rounds 3] [--steps 12] [--global-batch 64]
-    python3 scripts/bench/distributed_bench.py --accuracy-seeds 1,2,3
+    python3 scripts/bench/distributed_bench.py --accuracy-seeds 1,2,3 [--sync-batch-norm]
 """
 import argparse
 import csv
@@ -47,12 +50,12 @@ def make_data(haarface, images, folder):
     return path
 
 
-def train(args, data, work, ranks):
+def train(args, data, work, ranks, synchronised=False):
     output = tempfile.mkdtemp(prefix="haarface-mpi-%d-" % ranks, dir=work)
     command = [args.haarface, "train", "--rec", data, "--network", "r18", "--image-size", "112", "--embedding-size", "512",
                "--global-batch-size", str(args.global_batch), "--num-epoch", "1", "--num-workers", "1",
                "--frequent", "1000", "--verbose", "1000000", "--checkpoint-every", "0", "--no-tensorboard",
-               "--output", output]
+               "--output", output] + (["--sync-batch-norm"] if synchronised else [])
     env = dict(os.environ, OMP_NUM_THREADS=str(2 // ranks))
     env.pop("OMP_PROC_BIND", None)
     if ranks > 1:
@@ -77,10 +80,10 @@ def head(args, ranks):
     return json.loads(run(command, env).strip().splitlines()[-1])
 
 
-def embedded_default_accuracy(args, work, ranks, seed):
+def embedded_default_accuracy(args, work, ranks, seed, synchronised=False):
     output = tempfile.mkdtemp(prefix="haarface-mpi-default-%d-%d-" % (ranks, seed), dir=work)
     command = [args.haarface, "train", "--output", output, "--global-batch-size", "64", "--seed", str(seed),
-               "--no-tensorboard"]
+               "--no-tensorboard"] + (["--sync-batch-norm"] if synchronised else [])
     env = dict(os.environ, OMP_NUM_THREADS=str(2 // ranks))
     if ranks > 1:
         command = MPIRUN + ["--bind-to", "none", "-np", str(ranks), "-x", "OMP_NUM_THREADS"] + command
@@ -93,16 +96,22 @@ def embedded_default_accuracy(args, work, ranks, seed):
 
 def accuracy(args, work):
     seeds = [int(seed) for seed in args.accuracy_seeds.split(",")]
-    table = {1: [], 2: []}
+    arms = [("ranks_1", 1, False), ("ranks_2", 2, False)] + ([("ranks_2_sync_bn", 2, True)] if args.sync_batch_norm else [])
+    if args.arms:
+        arms = [arm for arm in arms if arm[0] in args.arms.split(",")]
+    table = {name: [] for name, _, _ in arms}
     for seed in seeds:
-        for ranks in (1, 2):
-            table[ranks].append(embedded_default_accuracy(args, work, ranks, seed))
-            print("seed %d, %d rank(s): %.2f%%" % (seed, ranks, 100 * table[ranks][-1]), flush=True)
+        for name, ranks, synchronised in arms:
+            table[name].append(embedded_default_accuracy(args, work, ranks, seed, synchronised))
+            print("seed %d, %s: %.2f%%" % (seed, name, 100 * table[name][-1]), flush=True)
     summary = {"seeds": seeds}
-    for ranks, accuracies in table.items():
-        summary["ranks_%d" % ranks] = {"accuracies": accuracies, "mean": statistics.mean(accuracies),
-                                       "stdev": statistics.stdev(accuracies) if len(accuracies) > 1 else 0}
-    summary["mean_difference_two_minus_one"] = summary["ranks_2"]["mean"] - summary["ranks_1"]["mean"]
+    for name, accuracies in table.items():
+        summary[name] = {"accuracies": accuracies, "mean": statistics.mean(accuracies),
+                         "stdev": statistics.stdev(accuracies) if len(accuracies) > 1 else 0}
+    if "ranks_1" in summary and "ranks_2" in summary:
+        summary["mean_difference_two_minus_one"] = summary["ranks_2"]["mean"] - summary["ranks_1"]["mean"]
+    if "ranks_1" in summary and "ranks_2_sync_bn" in summary:
+        summary["mean_difference_two_sync_minus_one"] = summary["ranks_2_sync_bn"]["mean"] - summary["ranks_1"]["mean"]
     return summary
 
 
@@ -118,6 +127,9 @@ def main():
     parser.add_argument("--skip-trainer", action="store_true")
     parser.add_argument("--skip-head", action="store_true")
     parser.add_argument("--accuracy-seeds", help="comma-separated seeds: measure the accuracy of 1 vs 2 ranks instead")
+    parser.add_argument("--arms", help="with --accuracy-seeds: only these of ranks_1, ranks_2, ranks_2_sync_bn")
+    parser.add_argument("--sync-batch-norm", action="store_true",
+                        help="also 2 ranks with synchronised batch norm (the trainer's speed, or with --accuracy-seeds its accuracy)")
     args = parser.parse_args()
     work = tempfile.mkdtemp(prefix="haarface-mpi-bench-")
     result = {"lscpu": subprocess.run(["lscpu"], capture_output=True, text=True).stdout.split("Model name:")[1].split("\n")[0].strip()}
@@ -128,18 +140,24 @@ def main():
         if not args.skip_trainer:
             data = make_data(args.haarface, args.global_batch * args.steps, work)
             rounds = []
+            arms = [1, 2] + (["2sync"] if args.sync_batch_norm else [])
             for round_index in range(args.rounds):
-                order = (1, 2) if round_index % 2 == 0 else (2, 1)
-                measured = {ranks: train(args, data, work, ranks) for ranks in order}
+                order = arms if round_index % 2 == 0 else arms[::-1]
+                measured = {arm: train(args, data, work, 2 if arm == "2sync" else arm, arm == "2sync") for arm in order}
                 rounds.append(measured)
                 print("round %d: 1 rank x 2 threads %.2f images/s, 2 ranks x 1 thread %.2f images/s (exchange %.1f%% of step time)"
                       % (round_index + 1, measured[1]["images_per_second"], measured[2]["images_per_second"],
-                         100 * measured[2]["exchange_share"]), flush=True)
+                         100 * measured[2]["exchange_share"])
+                      + (", with synchronised batch norm %.2f images/s" % measured["2sync"]["images_per_second"]
+                         if args.sync_batch_norm else ""), flush=True)
             one = statistics.median(r[1]["images_per_second"] for r in rounds)
             two = statistics.median(r[2]["images_per_second"] for r in rounds)
-            result["trainer"] = {"rounds": rounds, "one_rank_two_threads": one, "two_ranks_one_thread": two,
-                                 "ratio": two / one,
+            result["trainer"] = {"rounds": [{str(k): v for k, v in r.items()} for r in rounds],
+                                 "one_rank_two_threads": one, "two_ranks_one_thread": two, "ratio": two / one,
                                  "exchange_share": statistics.median(r[2]["exchange_share"] for r in rounds)}
+            if args.sync_batch_norm:
+                result["trainer"]["sync_over_per_rank_batch_norm"] = statistics.median(
+                    r["2sync"]["images_per_second"] / r[2]["images_per_second"] for r in rounds)
         if not args.skip_head:
             result["head"] = {"one_rank": head(args, 1), "two_ranks": head(args, 2)}
             for name, measured in result["head"].items():
