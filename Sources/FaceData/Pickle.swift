@@ -77,7 +77,14 @@ struct PickleReader {
     let contents: String
     private var position = 0
     private var stack: [PickleValue] = []
-    private var memo: [Int: PickleValue] = [:]
+    /// How many tuples and persistent ids each stack value nests, side by side with `stack` (and with each memo
+    /// entry): Swift frees such a chain recursively, so a pickle of 35,000 TUPLE1s overflowed the stack when
+    /// its value was dropped (the torchpickle fuzz target's find). Lists, dicts and objects are emptied before
+    /// they are freed, so only these value nestings count.
+    private var nestings: [Int] = []
+    private var memo: [Int: (value: PickleValue, nesting: Int)] = [:]
+    /// Far above any file this reader is for (a state_dict nests 3, a verification .bin 2).
+    static let maximumNesting = 100
     /// Every container built, for breaking cycles afterwards.
     private var lists: [PickleList] = []
     private var objects: [PickleObject] = []
@@ -136,15 +143,15 @@ struct PickleReader {
                 }
                 if case .mark = value { throw failure(at: opcodeOffset, "STOP with an unclosed MARK") }
                 return value
-            case 0x28: stack.append(.mark)  // MARK
+            case 0x28: push(.mark)  // MARK
             case 0x5D:  // EMPTY_LIST
                 let list = PickleList()
                 lists.append(list)
-                stack.append(.list(list))
+                push(.list(list))
             case 0x7D:  // EMPTY_DICT
                 let dict = PickleDict()
                 dicts.append(dict)
-                stack.append(.dict(dict))
+                push(.dict(dict))
             case 0x73:  // SETITEM
                 let value = try pop(opcodeOffset), key = try pop(opcodeOffset)
                 try dict(at: stack.count - 1, opcodeOffset).entries.append((key, value))
@@ -154,7 +161,8 @@ struct PickleReader {
                 let dict = try dict(at: stack.count - 1, opcodeOffset)
                 for index in stride(from: 0, to: items.count, by: 2) { dict.entries.append((items[index], items[index + 1])) }
             case 0x51:  // BINPERSID
-                stack.append(.persistent(try pop(opcodeOffset)))
+                let nesting = nestings.last ?? 0
+                try push(.persistent(try pop(opcodeOffset)), nesting: nesting + 1, at: opcodeOffset)
             case 0x8A:  // LONG1: a little-endian two's-complement integer of n bytes
                 let count = try readInteger(1, opcode: opcode, at: opcodeOffset)
                 guard count <= 8 else { throw failure(at: opcodeOffset, "LONG1 of \(count) bytes does not fit 64 bits") }
@@ -162,75 +170,79 @@ struct PickleReader {
                 var value: UInt64 = 0
                 for (shift, byte) in raw.enumerated() { value |= UInt64(byte) << (8 * UInt64(shift)) }
                 if count > 0 && count < 8 && raw.last! >= 0x80 { value |= ~UInt64(0) << (8 * UInt64(count)) }
-                stack.append(.int(Int(Int64(bitPattern: value))))
+                push(.int(Int(Int64(bitPattern: value))))
             case 0x47:  // BINFLOAT: big-endian float64
                 let raw = try readBytes(8, opcode: opcode, at: opcodeOffset)
                 var bits: UInt64 = 0
                 for byte in raw { bits = bits << 8 | UInt64(byte) }
-                stack.append(.float(Double(bitPattern: bits)))
-            case 0x29: stack.append(.tuple([]))  // EMPTY_TUPLE
-            case 0x4E: stack.append(.none)  // NONE
-            case 0x88: stack.append(.bool(true))  // NEWTRUE
-            case 0x89: stack.append(.bool(false))  // NEWFALSE
-            case 0x4B: stack.append(.int(try readInteger(1, opcode: opcode, at: opcodeOffset)))  // BININT1
-            case 0x4D: stack.append(.int(try readInteger(2, opcode: opcode, at: opcodeOffset)))  // BININT2
+                push(.float(Double(bitPattern: bits)))
+            case 0x29: push(.tuple([]))  // EMPTY_TUPLE
+            case 0x4E: push(.none)  // NONE
+            case 0x88: push(.bool(true))  // NEWTRUE
+            case 0x89: push(.bool(false))  // NEWFALSE
+            case 0x4B: push(.int(try readInteger(1, opcode: opcode, at: opcodeOffset)))  // BININT1
+            case 0x4D: push(.int(try readInteger(2, opcode: opcode, at: opcodeOffset)))  // BININT2
             case 0x4A:  // BININT: signed 32-bit
-                stack.append(.int(Int(Int32(truncatingIfNeeded: try readInteger(4, opcode: opcode, at: opcodeOffset)))))
+                push(.int(Int(Int32(truncatingIfNeeded: try readInteger(4, opcode: opcode, at: opcodeOffset)))))
             case 0x55, 0x43:  // SHORT_BINSTRING, SHORT_BINBYTES
                 let length = try readInteger(1, opcode: opcode, at: opcodeOffset)
-                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+                push(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
             case 0x54, 0x42:  // BINSTRING (signed length), BINBYTES (unsigned length)
                 let length = try readInteger(4, opcode: opcode, at: opcodeOffset)
-                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+                push(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
             case 0x8E, 0x96:  // BINBYTES8, BYTEARRAY8 (NumPy's in-band buffers with protocol 5)
                 let length = try readInteger(8, opcode: opcode, at: opcodeOffset)
-                stack.append(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
+                push(.bytes(Data(try readBytes(length, opcode: opcode, at: opcodeOffset))))
             case 0x8C, 0x58:  // SHORT_BINUNICODE, BINUNICODE
                 let length = try readInteger(opcode == 0x8C ? 1 : 4, opcode: opcode, at: opcodeOffset)
                 let raw = try readBytes(length, opcode: opcode, at: opcodeOffset)
                 guard let text = String(bytes: raw, encoding: .utf8) else {
                     throw failure(at: opcodeOffset, "string of \(length) bytes is not valid UTF-8")
                 }
-                stack.append(.string(text))
+                push(.string(text))
             case 0x71, 0x72:  // BINPUT, LONG_BINPUT
                 let index = try readInteger(opcode == 0x71 ? 1 : 4, opcode: opcode, at: opcodeOffset)
-                memo[index] = try top(opcodeOffset)
+                memo[index] = (try top(opcodeOffset), nestings[nestings.count - 1])
             case 0x94:  // MEMOIZE
-                memo[memo.count] = try top(opcodeOffset)
+                memo[memo.count] = (try top(opcodeOffset), nestings[nestings.count - 1])
             case 0x68, 0x6A:  // BINGET, LONG_BINGET
                 let index = try readInteger(opcode == 0x68 ? 1 : 4, opcode: opcode, at: opcodeOffset)
-                guard let value = memo[index] else { throw failure(at: opcodeOffset, "memo entry \(index) was never stored") }
-                stack.append(value)
+                guard let entry = memo[index] else { throw failure(at: opcodeOffset, "memo entry \(index) was never stored") }
+                try push(entry.value, nesting: entry.nesting, at: opcodeOffset)
             case 0x61:  // APPEND
                 let item = try pop(opcodeOffset)
                 try list(at: stack.count - 1, opcodeOffset).items.append(item)
             case 0x65:  // APPENDS
                 let items = try popToMark(opcodeOffset)
                 try list(at: stack.count - 1, opcodeOffset).items.append(contentsOf: items)
-            case 0x74: stack.append(.tuple(try popToMark(opcodeOffset)))  // TUPLE
+            case 0x74:  // TUPLE
+                let (items, nesting) = try popToMarkWithNesting(opcodeOffset)
+                try push(.tuple(items), nesting: nesting + 1, at: opcodeOffset)
             case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
                 let count = Int(opcode - 0x84)
                 guard stack.count >= count else { throw failure(at: opcodeOffset, "needs \(count) values, the stack has \(stack.count)") }
                 let items = Array(stack.suffix(count))
                 for item in items { if case .mark = item { throw failure(at: opcodeOffset, "a MARK inside a tuple") } }
+                let nesting = nestings.suffix(count).max() ?? 0
                 stack.removeLast(count)
-                stack.append(.tuple(items))
+                nestings.removeLast(count)
+                try push(.tuple(items), nesting: nesting + 1, at: opcodeOffset)
             case 0x63:  // GLOBAL "module\nname\n"
                 let module = try readLine(opcode: opcode, at: opcodeOffset)
                 let name = try readLine(opcode: opcode, at: opcodeOffset)
-                stack.append(try global(module: module, name: name, at: opcodeOffset))
+                push(try global(module: module, name: name, at: opcodeOffset))
             case 0x93:  // STACK_GLOBAL
                 let name = try pop(opcodeOffset), module = try pop(opcodeOffset)
                 guard case .string(let moduleName) = module, case .string(let globalName) = name else {
                     throw failure(at: opcodeOffset, "STACK_GLOBAL needs two strings, found \(module.kind) and \(name.kind)")
                 }
-                stack.append(try global(module: moduleName, name: globalName, at: opcodeOffset))
+                push(try global(module: moduleName, name: globalName, at: opcodeOffset))
             case 0x52:  // REDUCE
                 let arguments = try pop(opcodeOffset), callable = try pop(opcodeOffset)
                 guard case .tuple(let values) = arguments, case .global = callable else {
                     throw failure(at: opcodeOffset, "REDUCE needs a global and a tuple, found \(callable.kind) and \(arguments.kind)")
                 }
-                stack.append(try reduce(callable, values, at: opcodeOffset))
+                push(try reduce(callable, values, at: opcodeOffset))
             case 0x62:  // BUILD
                 let state = try pop(opcodeOffset)
                 switch try top(opcodeOffset) {
@@ -319,16 +331,38 @@ struct PickleReader {
     private mutating func pop(_ offset: Int) throws -> PickleValue {
         let value = try top(offset)
         stack.removeLast()
+        nestings.removeLast()
         return value
     }
 
+    /// Values that nest nothing (numbers, strings, globals, lists, dicts, objects: `nesting` 0).
+    private mutating func push(_ value: PickleValue) {
+        stack.append(value)
+        nestings.append(0)
+    }
+
+    private mutating func push(_ value: PickleValue, nesting: Int, at offset: Int) throws {
+        guard nesting <= Self.maximumNesting else {
+            throw failure(at: offset, "tuples nested more than \(Self.maximumNesting) deep (\(contents))")
+        }
+        stack.append(value)
+        nestings.append(nesting)
+    }
+
     private mutating func popToMark(_ offset: Int) throws -> [PickleValue] {
+        try popToMarkWithNesting(offset).items
+    }
+
+    /// The values above the topmost MARK, and the deepest nesting among them.
+    private mutating func popToMarkWithNesting(_ offset: Int) throws -> (items: [PickleValue], nesting: Int) {
         guard let markIndex = stack.lastIndex(where: { if case .mark = $0 { return true } else { return false } }) else {
             throw failure(at: offset, "no MARK on the stack")
         }
         let items = Array(stack[(markIndex + 1)...])
+        let nesting = nestings[(markIndex + 1)...].max() ?? 0
         stack.removeSubrange(markIndex...)
-        return items
+        nestings.removeSubrange(markIndex...)
+        return (items, nesting)
     }
 
     private func dict(at index: Int, _ offset: Int) throws -> PickleDict {

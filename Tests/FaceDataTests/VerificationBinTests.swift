@@ -79,6 +79,43 @@ final class VerificationBinTests: XCTestCase {
         }
     }
 
+    /// Found by the torchpickle fuzz target: 35,659 TUPLE1s after one value built a chain that Swift freed
+    /// recursively, overflowing the stack (Fuzz/regressions/torchpickle/). Nesting past the bound is refused at
+    /// the opcode that crosses it, also when the chain is continued from the memo; the bound itself reads.
+    func testTuplesNestedPastTheBoundAreRefused() throws {
+        let bound = PickleReader.maximumNesting
+        // NONE, TUPLE1 x n, STOP.
+        func chain(_ depth: Int) -> [UInt8] { [0x4E] + [UInt8](repeating: 0x85, count: depth) }
+        let deepest = try PickleReader.load(Data(chain(bound) + [0x2E]), file: "deep.bin") { value -> Int in
+            var depth = 0, current = value
+            while case .tuple(let items) = current, let first = items.first { depth += 1; current = first }
+            return depth
+        }
+        XCTAssertEqual(deepest, bound)
+        XCTAssertThrowsError(try PickleReader.load(Data(chain(bound + 1) + [0x2E]), file: "deep.bin") { _ in 0 }) { error in
+            XCTAssertTrue("\(error)".hasPrefix("deep.bin: byte \(bound + 1): tuples nested more than \(bound) deep"), "\(error)")
+        }
+        // Half the chain, memoised (BINPUT 0) and appended to a list (the stack then holds only the list), fetched
+        // back (BINGET 0) and wrapped on: the memo kept its depth, so the TUPLE1 past the bound is refused.
+        let half = bound / 2
+        let viaMemo = [0x5D] + chain(half) + [0x71, 0x00, 0x61, 0x68, 0x00]
+            + [UInt8](repeating: 0x85, count: bound - half + 1) + [0x2E]
+        XCTAssertThrowsError(try PickleReader.load(Data(viaMemo), file: "memo.bin") { _ in 0 }) { error in
+            XCTAssertTrue("\(error)".contains("tuples nested more than \(bound) deep"), "\(error)")
+        }
+        // A persistent id (BINPERSID) counts as a level too.
+        let persistent = chain(bound) + [0x51, 0x2E]
+        XCTAssertThrowsError(try PickleReader.load(Data(persistent), file: "id.bin") { _ in 0 }) { error in
+            XCTAssertTrue("\(error)".contains("byte \(bound + 1): tuples nested"), "\(error)")
+        }
+        // The fuzzer's input itself (35 KB), through the torch reader it was found in.
+        let found = try Data(contentsOf: TestPaths.repository
+            .appendingPathComponent("Fuzz/regressions/torchpickle/tuple1-chain-of-35659-overflowed-the-stack-when-freed"))
+        XCTAssertThrowsError(try TorchStateDict.records(pickle: found, file: "data.pkl")) { error in
+            XCTAssertTrue("\(error)".contains("tuples nested more than \(bound) deep"), "\(error)")
+        }
+    }
+
     func testUnsupportedOpcodeIsNamedWithItsOffset() throws {
         // PROTO 2, OBJ ('o', builds an instance from a class on the stack) at byte 2.
         XCTAssertThrowsError(try VerificationBin.decode(Data([0x80, 0x02, 0x6F, 0x2E]), name: "x", file: "x.bin")) { error in

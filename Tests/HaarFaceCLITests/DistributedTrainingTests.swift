@@ -129,14 +129,15 @@ final class DistributedTrainingTests: XCTestCase {
     /// The embedded default (`make run`'s run: 310 steps of 64 images) on 2 ranks x 32 images, one thread
     /// each, against one process at the same global batch. With batch norm per rank (arcface_torch's, the
     /// default) the ranks normalise 32 images where the process normalises 64; with `--sync-batch-norm` they
-    /// compute what the process does, to float rounding. Measured over seeds 1, 2, 3 (2026-12-02,
-    /// `scripts/bench/distributed_bench.py --accuracy-seeds 1,2,3 --sync-batch-norm`): one rank 77.3, 73.8,
-    /// 74.5%; per-rank batch norm 73.2, 71.5, 71.7% (3.1 points lower on average, lower on every seed);
-    /// synchronised 76.7, 76.5, 77.6% (1.7 higher on average). One run on this set moves by as much as a
-    /// seed does for any change of rounding (the synchronised sums reordered moved seeds 2 and 3 by 3.3
-    /// points), so the 2-point bar is a mean over seeds, measured by that benchmark; one run here is
-    /// bounded by twice the spread over seeds (+-3.4 points, docs/mhlr-study.md), which catches a broken
-    /// exchange (one that does not learn, or learns far worse).
+    /// compute what the process does, to float rounding. Measured over seeds 1-5 (2026-12-02,
+    /// `scripts/bench/distributed_bench.py --accuracy-seeds 1,2,3 --sync-batch-norm`, then 4,5): one rank
+    /// 77.3, 73.8, 74.5, 79.1, 67.6% (mean 74.5); per-rank batch norm 73.2, 71.5, 71.7, 69.5, 73.3% (mean
+    /// 2.6 points lower, standard error 2.5); synchronised 76.7, 76.5, 77.6, 75.3, 70.5% (mean 0.9 higher,
+    /// standard error 1.4). One run on this set moves by as much as a seed does for any change of rounding
+    /// (the synchronised sums reordered moved seeds 2 and 3 by 3.3 points), so the 2-point bar is a
+    /// mean over seeds, measured by that benchmark. Here one run of each must learn (above 60%; chance is 50)
+    /// and stay within 10 points of the one process (the largest of the 10 single-seed differences above is
+    /// 9.6): a check that the runs train end to end; `collective-check step [sync]` checks the exchange itself.
     func testEmbeddedDefaultOnTwoRanksLearnsAsOneRankDoes() throws {
         var accuracies: [String: Double] = [:]
         for (arm, ranks, extra) in [("one rank", 1, []), ("per-rank batch norm", 2, []),
@@ -155,7 +156,8 @@ final class DistributedTrainingTests: XCTestCase {
         let one = try XCTUnwrap(accuracies["one rank"])
         XCTAssertGreaterThan(one, 0.6, "the one-process run learns: \(accuracies)")
         for arm in ["per-rank batch norm", "synchronised batch norm"] {
-            XCTAssertLessThanOrEqual(abs(try XCTUnwrap(accuracies[arm]) - one), 2 * 0.034, "\(arm): \(accuracies)")
+            XCTAssertGreaterThan(try XCTUnwrap(accuracies[arm]), 0.6, "\(arm): \(accuracies)")
+            XCTAssertLessThanOrEqual(abs(try XCTUnwrap(accuracies[arm]) - one), 0.10, "\(arm): \(accuracies)")
         }
     }
 
