@@ -15,17 +15,44 @@ public struct ModelCheckpoint {
     public let embeddingSize: Int
 
     public init(contentsOf url: URL, network givenNetwork: String? = nil) throws {
-        let file = try Self.tensors(contentsOf: url)
-        let (network, embeddingSize) = try Self.describe(file, url: url, network: givenNetwork)
-        let imageSize = Self.imageSize(of: file, network: network)
-        try Self.checkSizes(of: file, url: url, network: network, embeddingSize: embeddingSize, imageSize: imageSize)
+        let contents = try Contents(contentsOf: url, network: givenNetwork)
         // Zeros: every value is overwritten by the file's (drawing 65M random numbers for r100 would take a second).
-        let backbone = try Backbone.make(network: network, embeddingSize: embeddingSize, imageSize: imageSize, initialization: .zeros)
-        try backbone.loadState(from: file, source: url.path)
+        let backbone = try Backbone.make(network: contents.network, embeddingSize: contents.embeddingSize,
+                                         imageSize: contents.imageSize, initialization: .zeros)
+        try self.init(contents, loadingInto: backbone)
+    }
+
+    /// `contents` loaded into `backbone`, a network of its kind and sizes. A file that does not fit leaves
+    /// `backbone` as it was (`loadState` checks every tensor before it changes one), so one backbone can take
+    /// file after file (the fuzz targets build one per kind and size, not one per input).
+    public init(_ contents: Contents, loadingInto backbone: any UnaryLayer) throws {
+        try backbone.loadState(from: contents.file, source: contents.url.path)
         self.backbone = backbone
-        self.network = network
-        self.imageSize = imageSize
-        self.embeddingSize = embeddingSize
+        self.network = contents.network
+        self.imageSize = contents.imageSize
+        self.embeddingSize = contents.embeddingSize
+    }
+
+    /// What a checkpoint file holds, read and checked before a network is built for it: its tensors, the
+    /// network they belong to and its sizes.
+    public struct Contents {
+        public let url: URL
+        public let file: SafeTensors
+        public let network: String
+        public let embeddingSize: Int
+        public let imageSize: Int
+
+        public init(contentsOf url: URL, network givenNetwork: String? = nil) throws {
+            let file = try ModelCheckpoint.tensors(contentsOf: url)
+            let (network, embeddingSize) = try ModelCheckpoint.describe(file, url: url, network: givenNetwork)
+            let imageSize = ModelCheckpoint.imageSize(of: file, network: network)
+            try ModelCheckpoint.checkSizes(of: file, url: url, network: network, embeddingSize: embeddingSize, imageSize: imageSize)
+            self.url = url
+            self.file = file
+            self.network = network
+            self.embeddingSize = embeddingSize
+            self.imageSize = imageSize
+        }
     }
 
     /// A checkpoint file's tensors: an ONNX model (told by its extension: ONNX has no magic number), else a

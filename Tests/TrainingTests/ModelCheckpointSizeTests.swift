@@ -40,4 +40,29 @@ final class ModelCheckpointSizeTests: XCTestCase {
             XCTAssertFalse("\(error)".contains("fc.weight' is"), "\(error)")
         }
     }
+
+    /// The fuzz targets load input after input into one backbone (`ModelCheckpoint(_:loadingInto:)`): a file
+    /// refused on its last tensor leaves the backbone as it was, and the next good file loads in full.
+    func testARefusedFileLeavesTheBackboneItWasLoadedIntoUnchanged() throws {
+        let trained = try Backbone.make(network: "mbf", embeddingSize: 8, imageSize: 112, seed: 3)
+        let good = FileManager.default.temporaryDirectory.appendingPathComponent("good-\(UUID().uuidString).safetensors")
+        try trained.saveState(to: good, metadata: ["network": "mbf", "image_size": "112"])
+        addTeardownBlock { try? FileManager.default.removeItem(at: good) }
+        var damaged = trained.stateTensors(metadata: ["network": "mbf", "image_size": "112"])
+        let last = trained.state.last!
+        damaged[last.name] = SafeTensor(float32: [1, 2, 3], shape: [3])
+        let damagedURL = try write([:], metadata: [:])
+        try Data(damaged.encoded()).write(to: damagedURL)
+
+        let backbone = try Backbone.make(network: "mbf", embeddingSize: 8, imageSize: 112, initialization: .zeros)
+        let before = backbone.stateTensors()
+        XCTAssertThrowsError(try ModelCheckpoint(ModelCheckpoint.Contents(contentsOf: damagedURL), loadingInto: backbone)) { error in
+            XCTAssertTrue("\(error)".contains("'\(last.name)': has shape [3]"), "\(error)")
+        }
+        XCTAssertEqual(backbone.stateTensors(), before)
+        let loaded = try ModelCheckpoint(ModelCheckpoint.Contents(contentsOf: good), loadingInto: backbone)
+        XCTAssertEqual(loaded.backbone.stateTensors(), trained.stateTensors())
+        XCTAssertEqual(loaded.network, "mbf")
+        XCTAssertEqual(loaded.embeddingSize, 8)
+    }
 }
