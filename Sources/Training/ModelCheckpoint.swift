@@ -128,15 +128,13 @@ public struct ModelCheckpoint {
     /// Loads a checkpoint's weights into `backbone`, a fresh `network` of `embeddingSize` at `imageSize`
     /// (`train --init`, fine-tuning): a file of another network, embedding or input size is an error naming both.
     static func initialize(_ backbone: any UnaryLayer, from url: URL, network: String, embeddingSize: Int, imageSize: Int) throws {
-        let file = try tensors(contentsOf: url)
-        let found = try describe(file, url: url, network: nil)
+        let found = try Contents(contentsOf: url)
         func refuse(_ what: String, _ theirs: String, _ ours: String) -> ConfigError {
             ConfigError(file: url.path, message: "--init: the checkpoint's \(what) is \(theirs), this run's is \(ours)")
         }
         guard found.network == network else { throw refuse("network", found.network, network) }
         guard found.embeddingSize == embeddingSize else { throw refuse("embedding size", "\(found.embeddingSize)", "\(embeddingSize)") }
-        let theirSize = Self.imageSize(of: file, network: network)
-        guard theirSize == imageSize else { throw refuse("input size", "\(theirSize)", "\(imageSize)") }
-        try backbone.loadState(from: file, source: url.path)
+        guard found.imageSize == imageSize else { throw refuse("input size", "\(found.imageSize)", "\(imageSize)") }
+        try backbone.loadState(from: found.file, source: url.path)
     }
 }

@@ -17,6 +17,11 @@ enum YAMLValues {
     /// composes nested collections recursively, and this bounds the nesting it can meet, hence its stack.
     static let maximumCollectionMarks = 10_000
 
+    /// Yams' resolver less the rules whose tags `value(of:)` reads as text anyway (merge, timestamp, value):
+    /// each rule is a regular expression tried on every plain scalar, and the three cost a third of a config's
+    /// parse for no change in any value. The encoding is given, not looked up in the environment per parse.
+    private static let scalarTypes = Resolver.default.removing(.merge).removing(.timestamp).removing(.value)
+
     struct Refusal: Error, CustomStringConvertible {
         var description: String
     }
@@ -35,7 +40,7 @@ enum YAMLValues {
             throw Refusal(description: "\(openers) of the characters [ { - : ? that open collections: more than any config "
                 + "holds (at most \(maximumCollectionMarks))")
         }
-        guard let node = try Yams.compose(yaml: text) else { return nil }
+        guard let node = try Yams.compose(yaml: text, scalarTypes, .default, .utf8) else { return nil }
         var budget = maximumNodes
         return try value(of: node, depth: 0, budget: &budget)
     }

@@ -38,6 +38,22 @@ final class YAMLValuesTests: XCTestCase {
         XCTAssertEqual((try YAMLValues.load("at: 1:30\n") as? [String: Any])?["at"] as? String, "1:30")
     }
 
+    /// The scalars that only the resolver rules left out of `YAMLValues` (timestamp, merge, value) would tag
+    /// stay text, as they were when the rules were there: `value(of:)` never read those tags.
+    func testTimestampsMergeAndValueKeysAreText() throws {
+        let values = try XCTUnwrap(try YAMLValues.load("""
+            day: 2026-12-03
+            moment: 2001-12-14t21:59:43.10-05:00
+            <<: {lr: 0.1}
+            =: 1
+            """) as? [String: Any])
+        XCTAssertEqual(values["day"] as? String, "2026-12-03")
+        XCTAssertEqual(values["moment"] as? String, "2001-12-14t21:59:43.10-05:00")
+        XCTAssertEqual((values["<<"] as? [String: Any])?["lr"] as? Double, 0.1)
+        XCTAssertEqual(values["="] as? Int, 1)
+        XCTAssertNil(values["lr"])
+    }
+
     func testMalformedAndUnboundedDocumentsAreRefused() {
         assertRefused("a: 1\na: 2\n", "duplicated key(s): 'a'")   // Yams' parser refuses these itself
         assertRefused("{[x]: 1}\n", "a key that is not a plain name (line 1, column 2)")
