@@ -18,8 +18,9 @@ enum YAMLValues {
     static let maximumCollectionMarks = 10_000
 
     /// Yams' resolver less the rules whose tags `value(of:)` reads as text anyway (merge, timestamp, value):
-    /// each rule is a regular expression tried on every plain scalar, and the three cost a third of a config's
-    /// parse for no change in any value. The encoding is given, not looked up in the environment per parse.
+    /// each rule is a regular expression tried on every plain scalar, and dropping them changes no value. The
+    /// encoding is given, not looked up in the environment per parse. Both together: the yaml fuzz corpus in
+    /// 2.5 s against 3.9 s (Fuzz/README.md, "Executions reached").
     private static let scalarTypes = Resolver.default.removing(.merge).removing(.timestamp).removing(.value)
 
     struct Refusal: Error, CustomStringConvertible {

@@ -105,6 +105,29 @@ final class TorchCheckpointTests: XCTestCase {
         }
     }
 
+    /// A storage whose central directory entry claims more bytes than the file holds is refused by name before
+    /// anything is read (ZIPFoundation would read 1 MiB buffers up to the claim). The sizes' offsets in a central
+    /// directory file header are APPNOTE 4.3.12's.
+    func testAStorageClaimingMoreBytesThanTheFileIsRefused() throws {
+        let folder = try files()
+        var bytes = [UInt8](try Data(contentsOf: folder.appendingPathComponent("r18.pth")))
+        let signature: [UInt8] = [0x50, 0x4B, 0x01, 0x02]
+        // The central directory is the file's tail: searched from the end, the storages' 100 MB are never read.
+        let header = try XCTUnwrap(stride(from: bytes.count - 46, through: 0, by: -1).first { at in
+            guard bytes[at] == signature[0], Array(bytes[at..<(at + 4)]) == signature else { return false }
+            let nameLength = Int(bytes[at + 28]) | Int(bytes[at + 29]) << 8
+            return String(decoding: bytes[(at + 46)..<(at + 46 + nameLength)], as: UTF8.self).contains("/data/")
+        }, "a storage entry in r18.pth's central directory")
+        for offset in [20, 24] { bytes.replaceSubrange((header + offset)..<(header + offset + 4), with: [0xF0, 0xFF, 0xFF, 0xFF]) }
+        let damaged = folder.appendingPathComponent("oversized.pth")
+        try Data(bytes).write(to: damaged)
+        XCTAssertThrowsError(try TorchCheckpoint.read(contentsOf: damaged)) { error in
+            let message = "\(error)"
+            XCTAssertTrue(message.contains(damaged.path) && message.contains("/data/")
+                          && message.contains("the archive says it holds 4294967280 bytes, in a file of \(bytes.count)"), message)
+        }
+    }
+
     func testAPickleThatRunsCodeIsRefusedWithoutRunningIt() throws {
         let url = try files().appendingPathComponent("evil.pth")
         XCTAssertThrowsError(try TorchCheckpoint.read(contentsOf: url)) { error in
